@@ -1,0 +1,12 @@
+// Umbrella header: everything a user of the engine includes.
+#pragma once
+
+#include "autodiff/array.hpp"
+#include "autodiff/check.hpp"
+#include "autodiff/format.hpp"
+#include "autodiff/gradcheck.hpp"
+#include "autodiff/ops.hpp"
+#include "autodiff/shape.hpp"
+#include "autodiff/tape.hpp"
+#include "autodiff/tensor.hpp"
+#include "autodiff/var.hpp"

@@ -1,0 +1,25 @@
+// Argument checks that throw std::invalid_argument with uniform "<op>: <what is wrong> (<values>)" messages.
+#pragma once
+
+#include "autodiff/array.hpp"
+#include "autodiff/tensor.hpp"
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace autodiff {
+
+/// "[32,100]", or "'z1' [32,100]" when the tensor has a user label.
+std::string describe(const Tensor& t);
+
+void check_same_dtype(std::string_view op, const Tensor& a, const Tensor& b);
+void check_same_shape(std::string_view op, std::string_view what, const Shape& got, const Shape& want);
+void check_rank(std::string_view op, std::string_view what, const Tensor& t, int rank);
+/// Normalises a possibly negative axis. @throws std::invalid_argument when out of range.
+int check_axis(std::string_view op, int axis, int rank);
+void check_matmul(std::string_view op, const Tensor& a, const Tensor& b, bool ta, bool tb);
+void check_index(std::string_view op, std::int64_t index, std::int64_t size);
+void check_reshape(std::string_view op, const Shape& from, const Shape& to);
+
+}  // namespace autodiff

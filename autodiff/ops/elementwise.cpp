@@ -1,0 +1,128 @@
+// Elementwise ops: exp, log, sqrt, sin, cos, tanh, sigmoid (+ its fused backward), relu, abs, pow, minimum, maximum.
+#include "autodiff/check.hpp"
+#include "autodiff/ops.hpp"
+#include "autodiff/ops/kernels.hpp"
+
+#include <cmath>
+
+namespace autodiff {
+
+namespace {
+// A constant mask tensor: 1 where pred(a, b) holds, else 0 (broadcast shape).
+template <class P>
+Tensor mask(const Tensor& a, const Tensor& b, P pred) {
+  return Tensor(detail::zip("mask", a.value(), b.value(), [&](auto x, auto y) { return pred(x, y) ? 1.0 : 0.0; }));
+}
+template <class P>
+Tensor mask(const Tensor& x, P pred) {
+  return Tensor(detail::map(x.value(), [&](auto v) { return pred(v); }));
+}
+}  // namespace
+
+Tensor exp(const Tensor& x) {
+  return make_op("exp", detail::map(x.value(), [](auto v) { return std::exp(v); }), {x},
+                 [](const Tensor& grad, const Tensor& result, BackwardContext& dx) { dx[0] += grad * result; });
+}
+
+Tensor log(const Tensor& x) {
+  return make_op("log", detail::map(x.value(), [](auto v) { return std::log(v); }), {x},
+                 [x](const Tensor& grad, const Tensor&, BackwardContext& dx) { dx[0] += grad / x; });
+}
+
+Tensor sqrt(const Tensor& x) {
+  return make_op("sqrt", detail::map(x.value(), [](auto v) { return std::sqrt(v); }), {x},
+                 [](const Tensor& grad, const Tensor& result, BackwardContext& dx) { dx[0] += grad * 0.5 / result; });
+}
+
+Tensor sin(const Tensor& x) {
+  return make_op("sin", detail::map(x.value(), [](auto v) { return std::sin(v); }), {x},
+                 [x](const Tensor& grad, const Tensor&, BackwardContext& dx) { dx[0] += grad * cos(x); });
+}
+
+Tensor cos(const Tensor& x) {
+  return make_op("cos", detail::map(x.value(), [](auto v) { return std::cos(v); }), {x},
+                 [x](const Tensor& grad, const Tensor&, BackwardContext& dx) { dx[0] += -(grad * sin(x)); });
+}
+
+Tensor tanh(const Tensor& x) {
+  return make_op("tanh", detail::map(x.value(), [](auto v) { return std::tanh(v); }), {x},
+                 [](const Tensor& grad, const Tensor& result, BackwardContext& dx) {
+                   dx[0] += grad * (1.0 - result * result);
+                 });
+}
+
+Tensor sigmoid(const Tensor& x) {
+  return make_op("sigmoid", detail::map(x.value(), [](auto v) {
+                   using T = decltype(v);
+                   // Split by sign so exp never overflows: sigmoid(-40) is 4.2e-18, not 0/0.
+                   if (v >= 0) return T(1) / (T(1) + std::exp(-v));
+                   const T e = std::exp(v);
+                   return e / (T(1) + e);
+                 }),
+                 {x}, [](const Tensor& grad, const Tensor& result, BackwardContext& dx) { dx[0] += sigmoid_backward(grad, result); });
+}
+
+Tensor sigmoid_backward(const Tensor& g, const Tensor& y) {
+  check_same_dtype("sigmoid_backward", g, y);
+  return make_op("sigmoid_backward",
+                 detail::zip("sigmoid_backward", g.value(), y.value(), [](auto gv, auto yv) { return gv * yv * (1 - yv); }),
+                 {g, y}, [g, y](const Tensor& grad, const Tensor&, BackwardContext& dx) {
+                   if (dx[0].wanted()) dx[0] += grad * y * (1.0 - y);
+                   if (dx[1].wanted()) dx[1] += grad * g * (1.0 - 2.0 * y);
+                 });
+}
+
+Tensor relu(const Tensor& x) {
+  return make_op("relu", detail::map(x.value(), [](auto v) { return v > 0 ? v : decltype(v)(0); }), {x},
+                 [x](const Tensor& grad, const Tensor&, BackwardContext& dx) {
+                   dx[0] += grad * mask(x, [](auto v) { return v > 0 ? 1.0 : 0.0; });
+                 });
+}
+
+Tensor abs(const Tensor& x) {
+  return make_op("abs", detail::map(x.value(), [](auto v) { return std::abs(v); }), {x},
+                 [x](const Tensor& grad, const Tensor&, BackwardContext& dx) {
+                   dx[0] += grad * mask(x, [](auto v) { return v > 0 ? 1.0 : (v < 0 ? -1.0 : 0.0); });
+                 });
+}
+
+Tensor pow(const Tensor& x, double p) {
+  return make_op("pow", detail::map(x.value(), [p](auto v) { return std::pow(v, static_cast<decltype(v)>(p)); }), {x},
+                 [x, p](const Tensor& grad, const Tensor&, BackwardContext& dx) {
+                   if (p == 0.0) return;
+                   if (p == 1.0) {
+                     dx[0] += grad;
+                     return;
+                   }
+                   dx[0] += grad * (p * pow(x, p - 1.0));
+                 });
+}
+
+Tensor pow(const Tensor& x, const Tensor& y) {
+  check_same_dtype("pow", x, y);
+  return make_op("pow", detail::zip("pow", x.value(), y.value(), [](auto a, auto b) { return std::pow(a, b); }), {x, y},
+                 [x, y](const Tensor& grad, const Tensor& result, BackwardContext& dx) {
+                   if (dx[0].wanted()) dx[0] += grad * y * pow(x, y - 1.0);
+                   if (dx[1].wanted()) dx[1] += grad * result * log(x);
+                 });
+}
+
+Tensor minimum(const Tensor& a, const Tensor& b) {
+  check_same_dtype("minimum", a, b);
+  return make_op("minimum", detail::zip("minimum", a.value(), b.value(), [](auto x, auto y) { return x <= y ? x : y; }),
+                 {a, b}, [a, b](const Tensor& grad, const Tensor&, BackwardContext& dx) {
+                   if (dx[0].wanted()) dx[0] += grad * mask(a, b, [](auto x, auto y) { return x <= y; });
+                   if (dx[1].wanted()) dx[1] += grad * mask(a, b, [](auto x, auto y) { return x > y; });
+                 });
+}
+
+Tensor maximum(const Tensor& a, const Tensor& b) {
+  check_same_dtype("maximum", a, b);
+  return make_op("maximum", detail::zip("maximum", a.value(), b.value(), [](auto x, auto y) { return x >= y ? x : y; }),
+                 {a, b}, [a, b](const Tensor& grad, const Tensor&, BackwardContext& dx) {
+                   if (dx[0].wanted()) dx[0] += grad * mask(a, b, [](auto x, auto y) { return x >= y; });
+                   if (dx[1].wanted()) dx[1] += grad * mask(a, b, [](auto x, auto y) { return x < y; });
+                 });
+}
+
+}  // namespace autodiff

@@ -1,0 +1,56 @@
+// Linear algebra: matrix product on BLAS (with transpose flags, so backward needs no copies) and transpose.
+#include "autodiff/check.hpp"
+#include "autodiff/ops.hpp"
+
+#include <cblas.h>
+
+namespace autodiff {
+
+namespace {
+Array gemm(const Array& a, const Array& b, bool ta, bool tb) {
+  const auto m = static_cast<int>(ta ? a.shape()[1] : a.shape()[0]);
+  const auto k = static_cast<int>(ta ? a.shape()[0] : a.shape()[1]);
+  const auto n = static_cast<int>(tb ? b.shape()[0] : b.shape()[1]);
+  Array c(Shape{m, n}, a.dtype());
+  if (m == 0 || n == 0) return c;
+  if (k == 0) {
+    c.fill(0.0);
+    return c;
+  }
+  const auto lda = static_cast<int>(a.shape()[1]), ldb = static_cast<int>(b.shape()[1]);
+  const CBLAS_TRANSPOSE tra = ta ? CblasTrans : CblasNoTrans, trb = tb ? CblasTrans : CblasNoTrans;
+  if (a.dtype() == Dtype::f32)
+    cblas_sgemm(CblasRowMajor, tra, trb, m, n, k, 1.0f, a.data<float>(), lda, b.data<float>(), ldb, 0.0f, c.data<float>(), n);
+  else
+    cblas_dgemm(CblasRowMajor, tra, trb, m, n, k, 1.0, a.data<double>(), lda, b.data<double>(), ldb, 0.0, c.data<double>(), n);
+  return c;
+}
+}  // namespace
+
+Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
+  check_matmul("matmul", a, b, ta, tb);
+  return make_op("matmul", gemm(a.value(), b.value(), ta, tb), {a, b},
+                 [a, b, ta, tb](const Tensor& grad, const Tensor&, BackwardContext& dx) {
+                   if (dx[0].wanted()) dx[0] += ta ? matmul(b, grad, tb, true) : matmul(grad, b, false, !tb);
+                   if (dx[1].wanted()) dx[1] += tb ? matmul(grad, a, true, ta) : matmul(a, grad, !ta, false);
+                 });
+}
+
+Tensor matmul(const Tensor& a, const Tensor& b) { return matmul(a, b, false, false); }
+
+Tensor transpose(const Tensor& x) {
+  check_rank("transpose", "input", x, 2);
+  const Array& v = x.value();
+  const std::int64_t r = v.shape()[0], c = v.shape()[1];
+  Array out(Shape{c, r}, v.dtype());
+  dispatch(v.dtype(), [&]<class T>(T) {
+    const T* pv = v.data<T>();
+    T* po = out.data<T>();
+    for (std::int64_t i = 0; i < r; ++i)
+      for (std::int64_t j = 0; j < c; ++j) po[j * r + i] = pv[i * c + j];
+  });
+  return make_op("transpose", std::move(out), {x},
+                 [](const Tensor& grad, const Tensor&, BackwardContext& dx) { dx[0] += transpose(grad); });
+}
+
+}  // namespace autodiff

@@ -1,0 +1,98 @@
+// Shape ops: reshape, row selection and its adjoint index_add_rows, and stack (scalar Vars into a tensor).
+#include "autodiff/check.hpp"
+#include "autodiff/ops.hpp"
+
+#include <fmt/format.h>
+
+#include <cstring>
+#include <stdexcept>
+
+namespace autodiff {
+
+Tensor reshape(const Tensor& x, const Shape& shape) {
+  Shape to = shape;
+  int infer = -1;
+  std::int64_t known = 1;
+  for (int i = 0; i < to.rank(); ++i) {
+    if (to[i] == -1) {
+      if (infer >= 0) throw std::invalid_argument(fmt::format("reshape: more than one -1 in {}", shape.str()));
+      infer = i;
+    } else {
+      known *= to[i];
+    }
+  }
+  if (infer >= 0 && known > 0) to[infer] = x.numel() / known;
+  check_reshape("reshape", x.shape(), to);
+  if (to == x.shape()) return x;
+  return make_op("reshape", x.value().reshaped(to), {x},
+                 [xs = x.shape()](const Tensor& grad, const Tensor&, BackwardContext& dx) { dx[0] += reshape(grad, xs); });
+}
+
+namespace {
+Shape with_rows(const Shape& s, std::int64_t n) {
+  Shape r = s;
+  r[0] = n;
+  return r;
+}
+}  // namespace
+
+Tensor rows(const Tensor& x, const std::vector<std::int64_t>& indices) {
+  if (x.rank() < 1) throw std::invalid_argument(fmt::format("rows: input must have rank >= 1 (got {})", describe(x)));
+  const Array& v = x.value();
+  const std::int64_t n = v.shape()[0], width = n ? v.numel() / n : 0;
+  for (std::int64_t i : indices) check_index("rows", i, n);
+  Array out(with_rows(v.shape(), static_cast<std::int64_t>(indices.size())), v.dtype());
+  const std::size_t row_bytes = static_cast<std::size_t>(width) * dtype_size(v.dtype());
+  const auto* src = reinterpret_cast<const std::byte*>(v.dtype() == Dtype::f32 ? static_cast<const void*>(v.data<float>())
+                                                                                : static_cast<const void*>(v.data<double>()));
+  auto* dst = reinterpret_cast<std::byte*>(out.dtype() == Dtype::f32 ? static_cast<void*>(out.data<float>())
+                                                                      : static_cast<void*>(out.data<double>()));
+  for (std::size_t r = 0; r < indices.size(); ++r)
+    std::memcpy(dst + r * row_bytes, src + static_cast<std::size_t>(indices[r]) * row_bytes, row_bytes);
+  return make_op("rows", std::move(out), {x}, [indices, n](const Tensor& grad, const Tensor&, BackwardContext& dx) {
+    dx[0] += index_add_rows(grad, indices, n);
+  });
+}
+
+Tensor index_add_rows(const Tensor& g, const std::vector<std::int64_t>& indices, std::int64_t n) {
+  if (g.rank() < 1 || g.shape()[0] != static_cast<std::int64_t>(indices.size()))
+    throw std::invalid_argument(
+        fmt::format("index_add_rows: {} rows of gradient for {} indices", g.rank() ? g.shape()[0] : 0, indices.size()));
+  for (std::int64_t i : indices) check_index("index_add_rows", i, n);
+  const Array& v = g.value();
+  Array out = Array::zeros(with_rows(v.shape(), n), v.dtype());
+  const std::int64_t width = indices.empty() ? 0 : v.numel() / static_cast<std::int64_t>(indices.size());
+  dispatch(v.dtype(), [&]<class T>(T) {
+    const T* pv = v.data<T>();
+    T* po = out.data<T>();
+    for (std::size_t r = 0; r < indices.size(); ++r)
+      for (std::int64_t j = 0; j < width; ++j) po[indices[r] * width + j] += pv[static_cast<std::int64_t>(r) * width + j];
+  });
+  return make_op("index_add_rows", std::move(out), {g}, [indices](const Tensor& grad, const Tensor&, BackwardContext& dx) {
+    dx[0] += rows(grad, indices);
+  });
+}
+
+Tensor stack(const std::vector<Var>& vars, const Shape& shape, Dtype dtype) {
+  if (static_cast<std::int64_t>(vars.size()) != shape.numel())
+    throw std::invalid_argument(fmt::format("stack: {} values for shape {} ({} elements)", vars.size(), shape.str(), shape.numel()));
+  Array out(shape, dtype);
+  for (std::size_t i = 0; i < vars.size(); ++i) out.set(static_cast<std::int64_t>(i), vars[i].value());
+  if (!grad_enabled()) return Tensor(std::move(out));
+  Tape& t = Tape::current();
+  std::vector<std::uint32_t> idx(vars.size());
+  for (std::size_t i = 0; i < vars.size(); ++i) idx[i] = t.slot(vars[i], "stack");
+  // A dummy 0-d input makes the node record even when every Var is a leaf.
+  const Tensor anchor(Array::zeros(Shape{}, dtype), true);
+  return t.record("stack", std::move(out), std::span<const Tensor>(&anchor, 1),
+                  [idx = std::move(idx)](const Tensor& grad, const Tensor&, BackwardContext& dx) {
+                    const Array& g = grad.value();
+                    for (std::size_t i = 0; i < idx.size(); ++i) dx.add_scalar(idx[i], g.at(static_cast<std::int64_t>(i)));
+                  });
+}
+
+Tensor stack(const std::vector<Var>& vars, Dtype dtype) {
+  return stack(vars, Shape{static_cast<std::int64_t>(vars.size())}, dtype);
+}
+
+}  // namespace autodiff

@@ -1,0 +1,603 @@
+// Tape recording, clearing, the reverse loop, and the Var/Tensor handle members that need the tape.
+#include "autodiff/tape.hpp"
+
+#include "autodiff/check.hpp"
+#include "autodiff/ops.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
+#include <mutex>
+#include <stdexcept>
+#include <unordered_set>
+
+namespace autodiff {
+
+namespace detail {
+constinit thread_local Tape* current_tape = nullptr;
+constinit thread_local bool grad_disabled = false;
+}  // namespace detail
+
+namespace {
+
+std::atomic<std::uint32_t> next_epoch{1};
+
+std::uint32_t fresh_epoch() {
+  std::uint32_t e = next_epoch.fetch_add(1, std::memory_order_relaxed);
+  if (e == 0) e = next_epoch.fetch_add(1, std::memory_order_relaxed);
+  return e;
+}
+
+std::mutex& registry_mutex() {
+  static std::mutex m;
+  return m;
+}
+std::unordered_set<const Tape*>& registry() {
+  static std::unordered_set<const Tape*> r;
+  return r;
+}
+
+constexpr std::size_t arena_block_bytes = 1 << 16;
+
+}  // namespace
+
+// ---- Tape ------------------------------------------------------------------------------------------
+
+Tape::Tape() : epoch_(fresh_epoch()) {
+  std::lock_guard lock(registry_mutex());
+  registry().insert(this);
+}
+
+Tape::~Tape() {
+  clear();
+  std::lock_guard lock(registry_mutex());
+  registry().erase(this);
+}
+
+Tape& Tape::default_tape() {
+  thread_local Tape t;
+  return t;
+}
+
+Tape* Tape::find_live(const Tape* tape, std::uint32_t epoch) {
+  if (!tape) return nullptr;
+  if (tape == detail::current_tape || tape == &default_tape()) return tape->epoch_ == epoch ? const_cast<Tape*>(tape) : nullptr;
+  std::lock_guard lock(registry_mutex());
+  if (!registry().count(tape)) return nullptr;
+  return tape->epoch_ == epoch ? const_cast<Tape*>(tape) : nullptr;
+}
+
+void Tape::clear() {
+  for (auto& n : nodes_)
+    if (n.backward.destroy) n.backward.destroy(n.backward.self);
+  for (auto& [leaf, slot] : scalar_leaves_)
+    if (leaf->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete leaf;
+  for (auto& n : nodes_)
+    if (n.leaf && n.leaf->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete n.leaf;
+  nodes_.clear();
+  inputs_.clear();
+  values_.clear();
+  grads_.clear();
+  pend_.clear();
+  pin_.clear();
+  pd_.clear();
+  scalar_leaves_.clear();
+  scalar_labels_.clear();
+  node_labels_.clear();
+  arena_block_ = 0;
+  arena_used_ = 0;
+  epoch_ = fresh_epoch();
+}
+
+double Tape::scalar_bytes_per_node() const {
+  if (values_.empty()) return 0.0;
+  const double bytes = static_cast<double>(values_.size() * (sizeof(double) * 2 + sizeof(std::uint32_t)) +
+                                           pin_.size() * (sizeof(std::uint32_t) + sizeof(double)));
+  return bytes / static_cast<double>(values_.size());
+}
+
+std::uint32_t Tape::register_leaf(detail::VarLeaf* leaf) {
+  const auto slot = static_cast<std::uint32_t>(values_.size());
+  values_.push_back(leaf->value);
+  pend_.push_back(static_cast<std::uint32_t>(pin_.size()));
+  leaf->refs.fetch_add(1, std::memory_order_relaxed);
+  scalar_leaves_.emplace_back(leaf, slot);
+  leaf->reg.store((std::uint64_t{epoch_} << 32) | slot, std::memory_order_relaxed);
+  return slot;
+}
+
+const detail::VarLeaf* Tape::scalar_leaf(std::uint32_t i) const {
+  auto it = std::lower_bound(scalar_leaves_.begin(), scalar_leaves_.end(), i,
+                             [](const auto& p, std::uint32_t v) { return p.second < v; });
+  return it != scalar_leaves_.end() && it->second == i ? it->first : nullptr;
+}
+
+std::string Tape::scalar_label(std::uint32_t i) const {
+  if (const detail::VarLeaf* l = scalar_leaf(i)) return l->label;
+  auto it = scalar_labels_.find(i);
+  return it == scalar_labels_.end() ? std::string() : it->second;
+}
+
+std::string Tape::node_label(std::uint32_t i) const {
+  if (nodes_[i].leaf) return nodes_[i].leaf->label;
+  auto it = node_labels_.find(i);
+  return it == node_labels_.end() ? std::string() : it->second;
+}
+
+std::uint32_t Tape::tensor_slot(detail::TensorLeaf* leaf) {
+  const std::uint64_t r = leaf->reg.load(std::memory_order_relaxed);
+  if ((r >> 32) == epoch_) return static_cast<std::uint32_t>(r);
+  const auto idx = push_node("leaf", leaf->value, {}, static_cast<std::uint32_t>(values_.size()));
+  leaf->refs.fetch_add(1, std::memory_order_relaxed);
+  nodes_[idx].leaf = leaf;
+  leaf->reg.store((std::uint64_t{epoch_} << 32) | idx, std::memory_order_relaxed);
+  return idx;
+}
+
+Tensor Tape::input_handle(const Tensor& t, std::string_view op) {
+  if (t.leaf_) {
+    if (!t.leaf_->requires_grad) return t;
+    return Tensor(this, epoch_, tensor_slot(t.leaf_));
+  }
+  if (t.tape_ == this && t.epoch_ == epoch_) return t;
+  detail::throw_bad_operand(this, t.tape_, t.epoch_, op);
+}
+
+std::uint32_t Tape::push_node(const char* op, Array value, std::span<const Tensor> inputs, std::uint32_t scalar_pos) {
+  const auto first = static_cast<std::uint32_t>(inputs_.size());
+  for (const Tensor& t : inputs) inputs_.push_back(input_handle(t, op));
+  const auto idx = static_cast<std::uint32_t>(nodes_.size());
+  detail::TensorNode& n = nodes_.emplace_back();
+  n.value = std::move(value);
+  n.op = op;
+  n.scalar_pos = scalar_pos;
+  n.first_input = first;
+  n.num_inputs = static_cast<std::uint32_t>(inputs.size());
+  return idx;
+}
+
+std::vector<Var> Tape::link(const Tensor& t, std::int64_t flat, std::uint32_t count, const char* op) {
+  const Array& v = t.value();
+  std::vector<Var> out;
+  out.reserve(count);
+  if (!t.requires_grad() || !grad_enabled()) {
+    for (std::uint32_t j = 0; j < count; ++j) out.emplace_back(v.at(flat + j));
+    return out;
+  }
+  const Tensor in = input_handle(t, op);
+  const auto first = static_cast<std::uint32_t>(values_.size());
+  for (std::uint32_t j = 0; j < count; ++j) out.push_back(push(v.at(flat + j)));
+  const Tensor inputs[1] = {in};
+  const auto idx = push_node(op, Array(), inputs, first);
+  nodes_[idx].link_scalar = first;
+  nodes_[idx].link_count = count;
+  nodes_[idx].link_flat = flat;
+  return out;
+}
+
+void Tape::accumulate_elements(std::uint32_t node, std::int64_t flat, const double* g, std::uint32_t count) {
+  Tensor& cur = nodes_[node].grad;
+  const bool owned = cur.defined() && cur.is_leaf() && cur.leaf_->refs.load() == 1 && cur.leaf_->value.unique();
+  if (!owned) {
+    const Array& v = nodes_[node].value;
+    cur = Tensor(cur.defined() ? cur.value().clone() : Array::zeros(v.shape(), v.dtype()));
+  }
+  Array& a = cur.leaf_->value;
+  for (std::uint32_t j = 0; j < count; ++j)
+    if (g[j] != 0.0) a.set(flat + j, a.at(flat + j) + g[j]);
+}
+
+void* Tape::arena_alloc(std::size_t bytes, std::size_t align) {
+  for (;;) {
+    if (arena_block_ < arena_.size()) {
+      const std::size_t start = (arena_used_ + align - 1) / align * align;
+      if (start + bytes <= arena_block_bytes) {
+        arena_used_ = start + bytes;
+        return arena_[arena_block_].get() + start;
+      }
+      ++arena_block_;
+      arena_used_ = 0;
+      continue;
+    }
+    if (bytes + align > arena_block_bytes)
+      throw std::invalid_argument(fmt::format("make_op: backward closure of {} bytes is too large", bytes));
+    arena_.push_back(std::make_unique<std::byte[]>(arena_block_bytes));
+  }
+}
+
+namespace detail {
+void throw_bad_operand(const Tape* tape, Tape* owner, std::uint32_t epoch, std::string_view op) {
+  if (Tape::find_live(owner, epoch))
+    throw std::invalid_argument(fmt::format(
+        "{}: operand was recorded on another tape (mixing tapes; operand tape epoch {}, current tape epoch {})", op, epoch,
+        tape->epoch()));
+  throw std::logic_error(fmt::format("{}: stale handle: its tape was cleared or destroyed (epoch {})", op, epoch));
+}
+}  // namespace detail
+
+// ---- backward --------------------------------------------------------------------------------------
+
+void Tape::accumulate(std::uint32_t node, Tensor g) {
+  const Shape& want = nodes_[node].value.shape();
+  if (!(g.shape() == want)) g = sum_to(g, want);
+  Tensor& cur = nodes_[node].grad;
+  if (!cur.defined()) {
+    nodes_[node].grad = std::move(g);
+    return;
+  }
+  if (!grad_enabled() && cur.is_leaf() && cur.leaf_->refs.load() == 1 && cur.leaf_->value.unique()) {
+    add_inplace(cur.leaf_->value, g.value());
+    return;
+  }
+  Tensor sum = add(cur, g);
+  nodes_[node].grad = std::move(sum);
+}
+
+void BackwardContext::Slot::operator+=(const Tensor& g) {
+  Tape* t = ctx_->tape_;
+  const detail::TensorNode& n = t->nodes_[ctx_->node_];
+  const Tensor& in = t->inputs_[n.first_input + i_];
+  if (!in.tape()) return;  // constant input
+  t->accumulate(in.index(), g);
+}
+
+bool BackwardContext::Slot::wanted() const {
+  const Tape* t = ctx_->tape_;
+  const detail::TensorNode& n = t->nodes_[ctx_->node_];
+  return t->inputs_[n.first_input + i_].tape() != nullptr;
+}
+
+void BackwardContext::add_scalar(std::uint32_t i, double g) {
+  if (create_graph_) throw std::logic_error("backward: create_graph does not flow into scalar Var nodes");
+  tape_->grads_[i] += g;
+}
+
+void Tape::run(bool scalar_root, std::uint32_t root, const Tensor& seed, bool create_graph, bool to_leaves) {
+  std::uint32_t s_hi, t_hi;
+  if (scalar_root) {
+    s_hi = root + 1;
+    t_hi = static_cast<std::uint32_t>(
+        std::upper_bound(nodes_.begin(), nodes_.end(), root, [](std::uint32_t r, const detail::TensorNode& n) { return r < n.scalar_pos; }) -
+        nodes_.begin());
+  } else {
+    t_hi = root + 1;
+    s_hi = nodes_[root].scalar_pos;
+  }
+  if (grads_.size() < values_.size()) grads_.resize(values_.size());
+  std::fill_n(grads_.begin(), s_hi, 0.0);
+  for (std::uint32_t k = 0; k < t_hi; ++k) nodes_[k].grad = Tensor();
+  if (scalar_root) {
+    grads_[root] = 1.0;
+  } else {
+    nodes_[root].grad = seed;
+  }
+
+  const bool was_disabled = detail::grad_disabled;
+  detail::grad_disabled = !create_graph;
+  struct Restore {
+    bool v;
+    ~Restore() { detail::grad_disabled = v; }
+  } restore{was_disabled};
+
+  std::int64_t k = static_cast<std::int64_t>(t_hi) - 1;
+  std::int64_t i = static_cast<std::int64_t>(s_hi) - 1;
+  double* grads = grads_.data();
+  const std::uint32_t* pend = pend_.data();
+  const std::uint32_t* pin = pin_.data();
+  const double* pd = pd_.data();
+  for (;;) {
+    const std::int64_t lo = k >= 0 ? nodes_[static_cast<std::size_t>(k)].scalar_pos : 0;
+    for (; i >= lo; --i) {
+      const double g = grads[i];
+      if (g == 0.0) continue;
+      const std::uint32_t b = i ? pend[i - 1] : 0, e = pend[i];
+      if (create_graph && b != e)
+        throw std::logic_error("backward: create_graph does not flow through scalar Var nodes (they record numeric "
+                               "partials); build the function from tensors for higher-order derivatives");
+      for (std::uint32_t p = b; p < e; ++p) grads[pin[p]] += g * pd[p];
+    }
+    if (k < 0) break;
+    const auto ku = static_cast<std::uint32_t>(k);
+    if (nodes_[ku].link_count) {
+      const detail::TensorNode& n = nodes_[ku];
+      const double* g = grads_.data() + n.link_scalar;
+      if (std::any_of(g, g + n.link_count, [](double x) { return x != 0.0; })) {
+        if (create_graph) throw std::logic_error("backward: create_graph does not flow through scalar Var nodes");
+        accumulate_elements(inputs_[n.first_input].index_, n.link_flat, g, n.link_count);
+      }
+    } else if (nodes_[ku].backward.call && nodes_[ku].grad.defined()) {
+      BackwardContext ctx(this, ku, create_graph);
+      nodes_[ku].backward.call(nodes_[ku].backward.self, ctx);
+      // The closure may have grown the tape (create_graph) or the scalar grads (links).
+      grads = grads_.data();
+    }
+    --k;
+  }
+
+  if (!to_leaves) return;
+  for (auto& [leaf, slot] : scalar_leaves_) {
+    if (slot >= s_hi) break;
+    leaf->grad += grads_[slot];
+  }
+  for (std::uint32_t n = 0; n < t_hi; ++n) {
+    detail::TensorNode& node = nodes_[n];
+    if (!node.leaf || !node.grad.defined()) continue;
+    Array& lg = node.leaf->grad;
+    const Array& g = node.grad.value();
+    if (!lg.defined()) {
+      lg = g.clone();
+    } else {
+      add_inplace(lg, g);
+    }
+  }
+}
+
+void Tape::backward(const Var& root) {
+  if (root.leaf_) throw std::logic_error("backward: root is a leaf; nothing was recorded");
+  if (!owns(root.tape_, root.epoch_)) detail::throw_bad_operand(this, root.tape_, root.epoch_, "backward");
+  run(true, root.index_, Tensor(), false, true);
+}
+
+namespace {
+Tensor seed_for(const Tensor& root, const Tensor& seed) {
+  if (seed.defined()) {
+    check_same_shape("backward", "seed", seed.shape(), root.shape());
+    return seed.value().dtype() == root.dtype() ? seed : Tensor(seed.value().to(root.dtype()));
+  }
+  if (root.numel() != 1)
+    throw std::invalid_argument(fmt::format(
+        "backward: root {} has {} elements; pass a seed gradient of the same shape for a non-scalar root",
+        root.shape().str(), root.numel()));
+  return Tensor(Array::full(root.shape(), 1.0, root.dtype()));
+}
+}  // namespace
+
+void Tape::backward(const Tensor& root, const Tensor& seed, bool create_graph) {
+  if (!root.tape_) throw std::logic_error("backward: root has no recorded history (a leaf or a constant)");
+  if (!owns(root.tape_, root.epoch_)) detail::throw_bad_operand(this, root.tape_, root.epoch_, "backward");
+  run(false, root.index_, seed_for(root, seed), create_graph, true);
+}
+
+std::vector<Tensor> Tape::gradient(const Tensor& root, const std::vector<Tensor>& inputs, bool create_graph,
+                                   const Tensor& seed) {
+  if (!root.tape_) throw std::logic_error("gradient: root has no recorded history (a leaf or a constant)");
+  if (!owns(root.tape_, root.epoch_)) detail::throw_bad_operand(this, root.tape_, root.epoch_, "gradient");
+  constexpr std::uint32_t unused = 0xffffffffu;
+  std::vector<std::uint32_t> idx;
+  for (const Tensor& in : inputs) {
+    if (in.leaf_) {
+      const std::uint64_t r = in.leaf_->reg.load();
+      idx.push_back((r >> 32) == epoch_ ? static_cast<std::uint32_t>(r) : unused);  // unused inputs get zeros
+    } else {
+      if (!owns(in.tape_, in.epoch_)) detail::throw_bad_operand(this, in.tape_, in.epoch_, "gradient");
+      idx.push_back(in.index_);
+    }
+  }
+  run(false, root.index_, seed_for(root, seed), create_graph, false);
+  std::vector<Tensor> out;
+  for (std::size_t k = 0; k < idx.size(); ++k) {
+    const std::uint32_t i = idx[k];
+    if (i == unused || i > root.index_) {
+      out.push_back(Tensor(Array::zeros(inputs[k].shape(), inputs[k].dtype())));
+      continue;
+    }
+    const Tensor& g = nodes_[i].grad;
+    out.push_back(g.defined() ? g : Tensor(Array::zeros(nodes_[i].value.shape(), nodes_[i].value.dtype())));
+  }
+  return out;
+}
+
+void backward(const Var& root) {
+  Tape* t = Tape::find_live(root.tape(), root.epoch());
+  if (!t) {
+    if (root.is_leaf()) throw std::logic_error("backward: root is a leaf; nothing was recorded");
+    detail::throw_bad_operand(&Tape::current(), root.tape(), root.epoch(), "backward");
+  }
+  t->backward(root);
+}
+
+void backward(const Tensor& root, const Tensor& seed, bool create_graph) {
+  Tape* t = Tape::find_live(root.tape(), root.epoch());
+  if (!t) {
+    if (!root.tape()) throw std::logic_error("backward: root has no recorded history (a leaf or a constant)");
+    detail::throw_bad_operand(&Tape::current(), root.tape(), root.epoch(), "backward");
+  }
+  t->backward(root, seed, create_graph);
+}
+
+std::vector<Tensor> gradient(const Tensor& root, const std::vector<Tensor>& inputs, bool create_graph) {
+  Tape* t = Tape::find_live(root.tape(), root.epoch());
+  if (!t) {
+    if (!root.tape()) throw std::logic_error("gradient: root has no recorded history (a leaf or a constant)");
+    detail::throw_bad_operand(&Tape::current(), root.tape(), root.epoch(), "gradient");
+  }
+  return t->gradient(root, inputs, create_graph);
+}
+
+// ---- scopes ----------------------------------------------------------------------------------------
+
+TapeScope::TapeScope() : owned_(std::make_unique<Tape>()), tape_(owned_.get()), previous_(detail::current_tape) {
+  detail::current_tape = tape_;
+}
+
+TapeScope::TapeScope(Tape& tape) : tape_(&tape), previous_(detail::current_tape) { detail::current_tape = tape_; }
+
+TapeScope::~TapeScope() {
+  detail::current_tape = previous_;
+  tape_->clear();
+}
+
+// ---- Var -------------------------------------------------------------------------------------------
+
+Var::Var(double value) : leaf_(new detail::VarLeaf) { leaf_->value = value; }
+
+void Var::release() noexcept {
+  if (leaf_->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete leaf_;
+}
+
+Var& Var::operator=(const Var& o) noexcept {
+  if (this != &o) {
+    if (o.leaf_) o.leaf_->refs.fetch_add(1, std::memory_order_relaxed);
+    if (leaf_) release();
+    tape_ = o.tape_;
+    epoch_ = o.epoch_;
+    index_ = o.index_;
+    leaf_ = o.leaf_;
+  }
+  return *this;
+}
+
+Var& Var::operator=(Var&& o) noexcept {
+  if (this != &o) {
+    if (leaf_) release();
+    tape_ = o.tape_;
+    epoch_ = o.epoch_;
+    index_ = o.index_;
+    leaf_ = o.leaf_;
+    o.leaf_ = nullptr;
+  }
+  return *this;
+}
+
+namespace {
+Tape& live_tape_of(Tape* tape, std::uint32_t epoch, std::string_view what) {
+  Tape* t = Tape::find_live(tape, epoch);
+  if (!t) throw std::logic_error(fmt::format("{}: stale handle: its tape was cleared or destroyed (epoch {})", what, epoch));
+  return *t;
+}
+}  // namespace
+
+double Var::value() const {
+  if (leaf_) return leaf_->value;
+  return live_tape_of(tape_, epoch_, "Var::value").scalar_value(index_);
+}
+
+double Var::grad() const {
+  if (leaf_) return leaf_->grad;
+  return live_tape_of(tape_, epoch_, "Var::grad").scalar_grad(index_);
+}
+
+void Var::set_value(double v) {
+  if (!leaf_) throw std::logic_error("Var::set_value: not a leaf (op results are computed, not set)");
+  leaf_->value = v;
+}
+
+void Var::zero_grad() {
+  if (leaf_) leaf_->grad = 0.0;
+}
+
+Var& Var::label(std::string name) {
+  if (leaf_)
+    leaf_->label = std::move(name);
+  else
+    live_tape_of(tape_, epoch_, "Var::label").set_scalar_label(index_, std::move(name));
+  return *this;
+}
+
+std::string Var::label() const {
+  if (leaf_) return leaf_->label;
+  return live_tape_of(tape_, epoch_, "Var::label").scalar_label(index_);
+}
+
+// ---- Tensor ----------------------------------------------------------------------------------------
+
+Tensor::Tensor(Array value, bool requires_grad) : leaf_(new detail::TensorLeaf) {
+  leaf_->value = std::move(value);
+  leaf_->requires_grad = requires_grad;
+}
+
+void Tensor::release() noexcept {
+  if (leaf_->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete leaf_;
+}
+
+Tensor& Tensor::operator=(const Tensor& o) noexcept {
+  if (this != &o) {
+    if (o.leaf_) o.leaf_->refs.fetch_add(1, std::memory_order_relaxed);
+    if (leaf_) release();
+    tape_ = o.tape_;
+    epoch_ = o.epoch_;
+    index_ = o.index_;
+    leaf_ = o.leaf_;
+  }
+  return *this;
+}
+
+Tensor& Tensor::operator=(Tensor&& o) noexcept {
+  if (this != &o) {
+    if (leaf_) release();
+    tape_ = o.tape_;
+    epoch_ = o.epoch_;
+    index_ = o.index_;
+    leaf_ = o.leaf_;
+    o.leaf_ = nullptr;
+    o.tape_ = nullptr;
+  }
+  return *this;
+}
+
+const Array& Tensor::value() const {
+  if (leaf_) return leaf_->value;
+  if (!tape_) throw std::logic_error("Tensor::value: undefined tensor");
+  return live_tape_of(tape_, epoch_, "Tensor::value").nodes_[index_].value;
+}
+
+Tensor Tensor::grad() const {
+  if (leaf_) {
+    if (!leaf_->grad.defined()) return Tensor(Array::zeros(leaf_->value.shape(), leaf_->value.dtype()));
+    return Tensor(leaf_->grad, false);
+  }
+  Tape& t = live_tape_of(tape_, epoch_, "Tensor::grad");
+  const detail::TensorNode& n = t.nodes_[index_];
+  if (n.grad.defined()) return n.grad;
+  return Tensor(Array::zeros(n.value.shape(), n.value.dtype()));
+}
+
+Array& Tensor::leaf_value() {
+  if (!leaf_) throw std::logic_error("Tensor::leaf_value: not a leaf (op results are computed, not set)");
+  return leaf_->value;
+}
+
+Array& Tensor::leaf_grad() {
+  if (!leaf_) throw std::logic_error("Tensor::leaf_grad: not a leaf");
+  if (!leaf_->grad.defined()) leaf_->grad = Array::zeros(leaf_->value.shape(), leaf_->value.dtype());
+  return leaf_->grad;
+}
+
+void Tensor::zero_grad() {
+  if (leaf_ && leaf_->grad.defined()) leaf_->grad.fill(0.0);
+}
+
+Tensor& Tensor::label(std::string name) {
+  if (leaf_)
+    leaf_->label = std::move(name);
+  else
+    live_tape_of(tape_, epoch_, "Tensor::label").set_node_label(index_, std::move(name));
+  return *this;
+}
+
+std::string Tensor::label() const {
+  if (leaf_) return leaf_->label;
+  if (!tape_) return {};
+  return live_tape_of(tape_, epoch_, "Tensor::label").node_label(index_);
+}
+
+Var Tensor::item(std::int64_t flat) const {
+  const std::int64_t n = value().numel();
+  if (flat < 0 || flat >= n)
+    throw std::invalid_argument(fmt::format("item: index {} out of range for shape {}", flat, shape().str()));
+  return Tape::current().link(*this, flat, 1, "item")[0];
+}
+
+std::vector<Var> Tensor::unstack() const {
+  return Tape::current().link(*this, 0, static_cast<std::uint32_t>(value().numel()), "unstack");
+}
+
+std::vector<double> Tensor::to_vector() const {
+  const Array& v = value();
+  std::vector<double> out(static_cast<std::size_t>(v.numel()));
+  for (std::int64_t i = 0; i < v.numel(); ++i) out[static_cast<std::size_t>(i)] = v.at(i);
+  return out;
+}
+
+}  // namespace autodiff

@@ -1,0 +1,278 @@
+// Tape: records scalar and tensor nodes in creation order (= topological order) and runs backward as a plain loop.
+#pragma once
+
+#include "autodiff/tensor.hpp"
+#include "autodiff/var.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <new>
+#include <span>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace autodiff {
+
+class Tape;
+class BackwardContext;
+
+namespace detail {
+extern constinit thread_local Tape* current_tape;
+extern constinit thread_local bool grad_disabled;
+
+// A backward closure placed in the tape's arena: no heap allocation per node.
+struct Closure {
+  void (*call)(void* self, BackwardContext& ctx) = nullptr;
+  void (*destroy)(void* self) = nullptr;
+  void* self = nullptr;
+};
+
+struct TensorNode {
+  Array value;
+  Tensor grad;
+  const char* op = "";
+  std::uint32_t scalar_pos = 0;  // scalar nodes recorded before this one
+  std::uint32_t first_input = 0;
+  std::uint32_t num_inputs = 0;
+  Closure backward;
+  TensorLeaf* leaf = nullptr;  // set for the slot that stands for a leaf on this tape
+  // Link from scalar nodes [link_scalar, link_scalar + link_count) to elements from link_flat of input 0 (item, unstack).
+  std::uint32_t link_scalar = 0, link_count = 0;
+  std::int64_t link_flat = 0;
+};
+
+[[noreturn]] void throw_bad_operand(const Tape* tape, Tape* owner, std::uint32_t epoch, std::string_view op);
+}  // namespace detail
+
+/// Per-node context handed to a backward closure: `dx[i] += g` adds g to input i's grad, reduced to its shape.
+class BackwardContext {
+ public:
+  class Slot {
+   public:
+    /// Adds a gradient for this input; broadcast gradients are summed back to the input's shape by the engine.
+    void operator+=(const Tensor& g);
+    /// True when this input needs a gradient (skip the work otherwise).
+    bool wanted() const;
+
+   private:
+    friend class BackwardContext;
+    Slot(BackwardContext* ctx, std::uint32_t i) : ctx_(ctx), i_(i) {}
+    BackwardContext* ctx_;
+    std::uint32_t i_;
+  };
+
+  Slot operator[](std::uint32_t i) { return Slot(this, i); }
+  /// Adds `g` to the grad of scalar node `i` of this tape (for ops that take Vars, such as stack).
+  void add_scalar(std::uint32_t i, double g);
+  bool create_graph() const { return create_graph_; }
+
+ private:
+  friend class Tape;
+  BackwardContext(Tape* tape, std::uint32_t node, bool create_graph) : tape_(tape), node_(node), create_graph_(create_graph) {}
+  Tape* tape_;
+  std::uint32_t node_;
+  bool create_graph_;
+};
+
+/// Records nodes and runs reverse-mode propagation. One tape is current per thread (see TapeScope).
+class Tape {
+ public:
+  Tape();
+  ~Tape();
+  Tape(const Tape&) = delete;
+  Tape& operator=(const Tape&) = delete;
+
+  /// The current tape of this thread (a per-thread default tape unless a TapeScope is active).
+  static Tape& current() {
+    Tape* t = detail::current_tape;
+    return t ? *t : default_tape();
+  }
+
+  /// Frees every op node (keeping memory for reuse) and invalidates their handles. Leaves are untouched.
+  void clear();
+  std::size_t scalar_nodes() const { return values_.size(); }
+  std::size_t tensor_nodes() const { return nodes_.size(); }
+  std::size_t size() const { return scalar_nodes() + tensor_nodes(); }
+  /// Bytes held by the scalar node arrays per recorded scalar node (value, partial offsets and partials).
+  double scalar_bytes_per_node() const;
+  std::uint32_t epoch() const { return epoch_; }
+
+  /// Reverse pass from a scalar root (seed 1).
+  /// @throws std::logic_error if the handle is stale or nothing was recorded.
+  void backward(const Var& root);
+  /// Reverse pass from a tensor root. A root with one element is seeded with 1; otherwise pass `seed`.
+  void backward(const Tensor& root, const Tensor& seed = Tensor(), bool create_graph = false);
+  /// Gradients of `root` with respect to `inputs`, without touching the leaves' accumulated grads.
+  /// With create_graph, the results are differentiable (for Hessian-vector products).
+  std::vector<Tensor> gradient(const Tensor& root, const std::vector<Tensor>& inputs, bool create_graph = false,
+                               const Tensor& seed = Tensor());
+
+  // Scalar recording, inline because the scalar path must be lean.
+  std::uint32_t slot(const Var& v, std::string_view op) {
+    if (v.leaf_) return leaf_slot(v.leaf_);
+    if (v.tape_ == this && v.epoch_ == epoch_) [[likely]]
+      return v.index_;
+    detail::throw_bad_operand(this, v.tape_, v.epoch_, op);
+  }
+  Var push(double value) {
+    const auto i = static_cast<std::uint32_t>(values_.size());
+    values_.push_back(value);
+    pend_.push_back(static_cast<std::uint32_t>(pin_.size()));
+    return Var(this, epoch_, i);
+  }
+  Var push(double value, std::uint32_t a, double da) {
+    pin_.push_back(a);
+    pd_.push_back(da);
+    return push(value);
+  }
+  Var push(double value, std::uint32_t a, double da, std::uint32_t b, double db) {
+    pin_.push_back(a);
+    pin_.push_back(b);
+    pd_.push_back(da);
+    pd_.push_back(db);
+    return push(value);
+  }
+  double scalar_value(std::uint32_t i) const { return values_[i]; }
+  double scalar_grad(std::uint32_t i) const { return i < grads_.size() ? grads_[i] : 0.0; }
+
+  // Tensor recording (used by make_op).
+  template <class F>
+  Tensor record(const char* op, Array value, std::span<const Tensor> inputs, F&& backward);
+  const detail::TensorNode& node(std::uint32_t i) const { return nodes_[i]; }
+  std::span<const Tensor> node_inputs(std::uint32_t i) const {
+    return {inputs_.data() + nodes_[i].first_input, nodes_[i].num_inputs};
+  }
+  /// Partials of scalar node i: inputs and d(node)/d(input).
+  std::span<const std::uint32_t> scalar_inputs(std::uint32_t i) const {
+    const std::uint32_t b = i ? pend_[i - 1] : 0;
+    return {pin_.data() + b, pin_.data() + pend_[i]};
+  }
+  std::span<const double> scalar_partials(std::uint32_t i) const {
+    const std::uint32_t b = i ? pend_[i - 1] : 0;
+    return {pd_.data() + b, pd_.data() + pend_[i]};
+  }
+  /// Registered leaf for scalar slot i, or nullptr.
+  const detail::VarLeaf* scalar_leaf(std::uint32_t i) const;
+  void set_scalar_label(std::uint32_t i, std::string name) { scalar_labels_[i] = std::move(name); }
+  std::string scalar_label(std::uint32_t i) const;
+  void set_node_label(std::uint32_t i, std::string name) { node_labels_[i] = std::move(name); }
+  std::string node_label(std::uint32_t i) const;
+
+  /// True when the handle refers to a live node of this tape.
+  bool owns(const Tape* tape, std::uint32_t epoch) const { return tape == this && epoch == epoch_; }
+  /// Resolves a tape pointer that may be dangling: the live tape with that epoch, or nullptr.
+  static Tape* find_live(const Tape* tape, std::uint32_t epoch);
+  Tensor input_handle(const Tensor& t, std::string_view op);
+
+ private:
+  friend class BackwardContext;
+  friend class Var;
+  friend class Tensor;
+  static Tape& default_tape();
+  std::uint32_t leaf_slot(detail::VarLeaf* leaf) {
+    const std::uint64_t r = leaf->reg.load(std::memory_order_relaxed);
+    if ((r >> 32) == epoch_) return static_cast<std::uint32_t>(r);
+    return register_leaf(leaf);
+  }
+  std::uint32_t register_leaf(detail::VarLeaf* leaf);
+  std::uint32_t tensor_slot(detail::TensorLeaf* leaf);
+  std::uint32_t push_node(const char* op, Array value, std::span<const Tensor> inputs, std::uint32_t scalar_pos);
+  void* arena_alloc(std::size_t bytes, std::size_t align);
+  void accumulate(std::uint32_t node, Tensor g);
+  void accumulate_elements(std::uint32_t node, std::int64_t flat, const double* g, std::uint32_t count);
+  std::vector<Var> link(const Tensor& t, std::int64_t flat, std::uint32_t count, const char* op);
+  void run(bool scalar_root, std::uint32_t root, const Tensor& seed, bool create_graph, bool to_leaves);
+
+  std::uint32_t epoch_;
+  // Scalar nodes: value, end of partials (CSR), partial inputs and partial derivatives.
+  std::vector<double> values_;
+  std::vector<double> grads_;
+  std::vector<std::uint32_t> pend_;
+  std::vector<std::uint32_t> pin_;
+  std::vector<double> pd_;
+  std::vector<std::pair<detail::VarLeaf*, std::uint32_t>> scalar_leaves_;
+  // Tensor nodes and their inputs.
+  std::vector<detail::TensorNode> nodes_;
+  std::vector<Tensor> inputs_;
+  std::vector<std::unique_ptr<std::byte[]>> arena_;
+  std::size_t arena_block_ = 0, arena_used_ = 0;
+  std::unordered_map<std::uint32_t, std::string> scalar_labels_, node_labels_;
+};
+
+/// Makes a fresh tape current for the scope (or `tape`, cleared at exit); restores the previous one after. Scopes nest.
+class TapeScope {
+ public:
+  TapeScope();
+  explicit TapeScope(Tape& tape);
+  ~TapeScope();
+  TapeScope(const TapeScope&) = delete;
+  TapeScope& operator=(const TapeScope&) = delete;
+  Tape& tape() { return *tape_; }
+
+ private:
+  std::unique_ptr<Tape> owned_;
+  Tape* tape_;
+  Tape* previous_;
+};
+
+/// Disables recording in its scope: ops compute values only (inference, optimizer updates).
+class NoGrad {
+ public:
+  NoGrad() : previous_(detail::grad_disabled) { detail::grad_disabled = true; }
+  ~NoGrad() { detail::grad_disabled = previous_; }
+  NoGrad(const NoGrad&) = delete;
+  NoGrad& operator=(const NoGrad&) = delete;
+
+ private:
+  bool previous_;
+};
+
+inline bool grad_enabled() { return !detail::grad_disabled; }
+
+/// Backward from a scalar root on its tape.
+void backward(const Var& root);
+/// Backward from a tensor root on its tape; see Tape::backward.
+void backward(const Tensor& root, const Tensor& seed = Tensor(), bool create_graph = false);
+/// Gradients of root with respect to inputs (like torch.autograd.grad); see Tape::gradient.
+std::vector<Tensor> gradient(const Tensor& root, const std::vector<Tensor>& inputs, bool create_graph = false);
+
+/// Defines an op: `value` is the forward result, `inputs` the differentiable inputs, and `backward` a callable
+/// `void(const Tensor& grad, const Tensor& result, BackwardContext& dx)` that does `dx[i] += ...` with engine ops.
+/// Built-in ops use exactly this. With no input requiring grad (or under NoGrad) it returns a constant.
+template <class F>
+Tensor make_op(const char* op, Array value, std::initializer_list<Tensor> inputs, F&& backward) {
+  bool any = false;
+  if (grad_enabled())
+    for (const Tensor& t : inputs) any = any || t.requires_grad();
+  if (!any) return Tensor(std::move(value), false);
+  return Tape::current().record(op, std::move(value), std::span<const Tensor>(inputs.begin(), inputs.size()),
+                                std::forward<F>(backward));
+}
+
+template <class F>
+Tensor Tape::record(const char* op, Array value, std::span<const Tensor> inputs, F&& backward) {
+  using Fn = std::decay_t<F>;
+  const auto idx = push_node(op, std::move(value), inputs, static_cast<std::uint32_t>(values_.size()));
+  void* mem = arena_alloc(sizeof(Fn), alignof(Fn));
+  Fn* fn = new (mem) Fn(std::forward<F>(backward));
+  detail::TensorNode& n = nodes_[idx];
+  n.backward.self = fn;
+  n.backward.destroy = [](void* self) { static_cast<Fn*>(self)->~Fn(); };
+  n.backward.call = [](void* self, BackwardContext& ctx) {
+    Tape* t = ctx.tape_;
+    const std::uint32_t i = ctx.node_;
+    // Copies: the closure may record new nodes (create_graph), which can move nodes_.
+    const Tensor grad = t->nodes_[i].grad;
+    const Tensor result(t, t->epoch_, i);
+    (*static_cast<Fn*>(self))(grad, result, ctx);
+  };
+  return Tensor(this, epoch_, idx);
+}
+
+}  // namespace autodiff
