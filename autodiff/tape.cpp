@@ -69,12 +69,13 @@ Tape* Tape::find_live(const Tape* tape, std::uint32_t epoch) {
 }
 
 void Tape::clear() {
-  for (auto& n : nodes_)
+  for (std::size_t i = 0; i < nodes_.size(); ++i) {
+    detail::TensorNode& n = nodes_[i];
     if (n.backward.destroy) n.backward.destroy(n.backward.self);
+    if (n.leaf && n.leaf->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) detail::free_tensor_leaf(n.leaf);
+  }
   for (auto& [leaf, slot] : scalar_leaves_)
     if (leaf->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete leaf;
-  for (auto& n : nodes_)
-    if (n.leaf && n.leaf->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete n.leaf;
   nodes_.clear();
   inputs_.clear();
   values_.clear();
@@ -219,7 +220,7 @@ void throw_bad_operand(const Tape* tape, Tape* owner, std::uint32_t epoch, std::
 // ---- backward --------------------------------------------------------------------------------------
 
 void Tape::accumulate(std::uint32_t node, Tensor g) {
-  const Shape& want = nodes_[node].value.shape();
+  const Shape want = nodes_[node].value.shape();
   if (!(g.shape() == want)) g = sum_to(g, want);
   Tensor& cur = nodes_[node].grad;
   if (!cur.defined()) {
@@ -257,9 +258,16 @@ void Tape::run(bool scalar_root, std::uint32_t root, const Tensor& seed, bool cr
   std::uint32_t s_hi, t_hi;
   if (scalar_root) {
     s_hi = root + 1;
-    t_hi = static_cast<std::uint32_t>(
-        std::upper_bound(nodes_.begin(), nodes_.end(), root, [](std::uint32_t r, const detail::TensorNode& n) { return r < n.scalar_pos; }) -
-        nodes_.begin());
+    // Tensor nodes recorded before scalar `root`: the first with scalar_pos > root bounds them (binary search).
+    std::size_t lo = 0, hi = nodes_.size();
+    while (lo < hi) {
+      const std::size_t mid = (lo + hi) / 2;
+      if (nodes_[mid].scalar_pos <= root)
+        lo = mid + 1;
+      else
+        hi = mid;
+    }
+    t_hi = static_cast<std::uint32_t>(lo);
   } else {
     t_hi = root + 1;
     s_hi = nodes_[root].scalar_pos;
@@ -502,13 +510,56 @@ std::string Var::label() const {
 
 // ---- Tensor ----------------------------------------------------------------------------------------
 
-Tensor::Tensor(Array value, bool requires_grad) : leaf_(new detail::TensorLeaf) {
+namespace detail {
+namespace {
+constinit thread_local bool leaf_pool_gone = false;
+struct LeafPool {
+  std::vector<TensorLeaf*> free;
+  ~LeafPool() {
+    for (TensorLeaf* l : free) delete l;
+    leaf_pool_gone = true;
+  }
+};
+LeafPool& leaf_pool() {
+  thread_local LeafPool p;
+  return p;
+}
+}  // namespace
+
+TensorLeaf* new_tensor_leaf() {
+  if (!leaf_pool_gone) {
+    LeafPool& p = leaf_pool();
+    if (!p.free.empty()) {
+      TensorLeaf* l = p.free.back();
+      p.free.pop_back();
+      return l;
+    }
+  }
+  return new TensorLeaf;
+}
+
+void free_tensor_leaf(TensorLeaf* leaf) noexcept {
+  if (leaf_pool_gone || leaf_pool().free.size() >= 4096) {
+    delete leaf;
+    return;
+  }
+  leaf->value = Array();
+  leaf->grad = Array();
+  leaf->requires_grad = false;
+  leaf->reg.store(0, std::memory_order_relaxed);
+  leaf->label.clear();
+  leaf->refs.store(1, std::memory_order_relaxed);
+  leaf_pool().free.push_back(leaf);
+}
+}  // namespace detail
+
+Tensor::Tensor(Array value, bool requires_grad) : leaf_(detail::new_tensor_leaf()) {
   leaf_->value = std::move(value);
   leaf_->requires_grad = requires_grad;
 }
 
 void Tensor::release() noexcept {
-  if (leaf_->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete leaf_;
+  if (leaf_->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) detail::free_tensor_leaf(leaf_);
 }
 
 Tensor& Tensor::operator=(const Tensor& o) noexcept {

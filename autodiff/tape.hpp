@@ -47,6 +47,27 @@ struct TensorNode {
   std::int64_t link_flat = 0;
 };
 
+// Tensor nodes in fixed-size chunks: references stay valid while the tape grows, and chunks are reused after clear().
+class NodeStore {
+ public:
+  static constexpr std::size_t chunk = 256;
+  TensorNode& operator[](std::size_t i) { return chunks_[i / chunk][i % chunk]; }
+  const TensorNode& operator[](std::size_t i) const { return chunks_[i / chunk][i % chunk]; }
+  std::size_t size() const { return size_; }
+  TensorNode& emplace_back() {
+    if (size_ == chunks_.size() * chunk) chunks_.push_back(std::make_unique<TensorNode[]>(chunk));
+    return (*this)[size_++];
+  }
+  void clear() {
+    for (std::size_t i = 0; i < size_; ++i) (*this)[i] = TensorNode{};
+    size_ = 0;
+  }
+
+ private:
+  std::vector<std::unique_ptr<TensorNode[]>> chunks_;
+  std::size_t size_ = 0;
+};
+
 [[noreturn]] void throw_bad_operand(const Tape* tape, Tape* owner, std::uint32_t epoch, std::string_view op);
 }  // namespace detail
 
@@ -198,7 +219,7 @@ class Tape {
   std::vector<double> pd_;
   std::vector<std::pair<detail::VarLeaf*, std::uint32_t>> scalar_leaves_;
   // Tensor nodes and their inputs.
-  std::vector<detail::TensorNode> nodes_;
+  detail::NodeStore nodes_;
   std::vector<Tensor> inputs_;
   std::vector<std::unique_ptr<std::byte[]>> arena_;
   std::size_t arena_block_ = 0, arena_used_ = 0;

@@ -24,6 +24,9 @@ struct TensorLeaf {
   std::atomic<std::uint64_t> reg{0};  // (tape epoch << 32 | slot), as for VarLeaf
   std::string label;
 };
+// Leaves come from a per-thread free list: eager backward makes one per intermediate gradient.
+TensorLeaf* new_tensor_leaf();
+void free_tensor_leaf(TensorLeaf* leaf) noexcept;
 }  // namespace detail
 
 /// A differentiable n-D array. Parameters and inputs are leaves; results of ops are nodes of the current tape.
