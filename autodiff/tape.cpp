@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <mutex>
 #include <stdexcept>
@@ -17,7 +18,15 @@ namespace autodiff {
 namespace detail {
 constinit thread_local Tape* current_tape = nullptr;
 constinit thread_local bool grad_disabled = false;
+constinit thread_local bool anomaly_on = false;
+constinit thread_local const Tape* in_backward = nullptr;
 }  // namespace detail
+
+std::string_view op_name(ScalarOp op) {
+  static constexpr std::string_view names[] = {"leaf", "item", "add", "sub",  "mul",     "div",  "neg", "exp", "log", "sqrt",
+                                               "sin",  "cos",  "tanh", "sigmoid", "relu", "abs", "pow", "min", "max"};
+  return names[static_cast<std::size_t>(op)];
+}
 
 namespace {
 
@@ -80,6 +89,10 @@ void Tape::clear() {
   inputs_.clear();
   values_.clear();
   grads_.clear();
+  sop_.clear();
+  scalar_sites_.clear();
+  scalar_hooks_.clear();
+  hooks_.clear();
   pend_.clear();
   pin_.clear();
   pd_.clear();
@@ -93,7 +106,7 @@ void Tape::clear() {
 
 double Tape::scalar_bytes_per_node() const {
   if (values_.empty()) return 0.0;
-  const double bytes = static_cast<double>(values_.size() * (sizeof(double) * 2 + sizeof(std::uint32_t)) +
+  const double bytes = static_cast<double>(values_.size() * (sizeof(double) * 2 + sizeof(std::uint32_t) + sizeof(ScalarOp)) +
                                            pin_.size() * (sizeof(std::uint32_t) + sizeof(double)));
   return bytes / static_cast<double>(values_.size());
 }
@@ -102,6 +115,8 @@ std::uint32_t Tape::register_leaf(detail::VarLeaf* leaf) {
   const auto slot = static_cast<std::uint32_t>(values_.size());
   values_.push_back(leaf->value);
   pend_.push_back(static_cast<std::uint32_t>(pin_.size()));
+  sop_.push_back(ScalarOp::leaf);
+  if (!leaf->hooks.empty()) scalar_hooks_[slot] = leaf->hooks;
   leaf->refs.fetch_add(1, std::memory_order_relaxed);
   scalar_leaves_.emplace_back(leaf, slot);
   leaf->reg.store((std::uint64_t{epoch_} << 32) | slot, std::memory_order_relaxed);
@@ -132,6 +147,7 @@ std::uint32_t Tape::tensor_slot(detail::TensorLeaf* leaf) {
   const auto idx = push_node("leaf", leaf->value, {}, static_cast<std::uint32_t>(values_.size()));
   leaf->refs.fetch_add(1, std::memory_order_relaxed);
   nodes_[idx].leaf = leaf;
+  nodes_[idx].hooked = !leaf->hooks.empty();
   leaf->reg.store((std::uint64_t{epoch_} << 32) | idx, std::memory_order_relaxed);
   return idx;
 }
@@ -168,7 +184,7 @@ std::vector<Var> Tape::link(const Tensor& t, std::int64_t flat, std::uint32_t co
   }
   const Tensor in = input_handle(t, op);
   const auto first = static_cast<std::uint32_t>(values_.size());
-  for (std::uint32_t j = 0; j < count; ++j) out.push_back(push(v.at(flat + j)));
+  for (std::uint32_t j = 0; j < count; ++j) out.push_back(push(v.at(flat + j), ScalarOp::item, Site::current()));
   const Tensor inputs[1] = {in};
   const auto idx = push_node(op, Array(), inputs, first);
   nodes_[idx].link_scalar = first;
@@ -224,16 +240,114 @@ void Tape::accumulate(std::uint32_t node, Tensor g) {
   if (!(g.shape() == want)) g = sum_to(g, want);
   Tensor& cur = nodes_[node].grad;
   if (!cur.defined()) {
+    if (detail::anomaly_on && !all_finite(g.value())) [[unlikely]]
+      grad_anomaly(node, Array(), g.value());
     nodes_[node].grad = std::move(g);
     return;
   }
+  const Array before = detail::anomaly_on ? cur.value().clone() : Array();
   if (!grad_enabled() && cur.is_leaf() && cur.leaf_->refs.load() == 1 && cur.leaf_->value.unique()) {
     add_inplace(cur.leaf_->value, g.value());
-    return;
+  } else {
+    Tensor sum = add(cur, g);
+    nodes_[node].grad = std::move(sum);
   }
-  Tensor sum = add(cur, g);
-  nodes_[node].grad = std::move(sum);
+  if (detail::anomaly_on && !all_finite(nodes_[node].grad.value())) [[unlikely]]
+    grad_anomaly(node, before, g.value());
 }
+
+namespace {
+bool finite_scalar(double v) { return std::isfinite(v); }
+}  // namespace
+
+bool all_finite(const Array& a) {
+  return dispatch(a.dtype(), [&]<class T>(T) {
+    const T* p = a.data<T>();
+    for (std::int64_t i = 0; i < a.numel(); ++i)
+      if (!std::isfinite(p[i])) return false;
+    return true;
+  });
+}
+
+std::string Tape::describe_node(std::uint32_t i) const {
+  const detail::TensorNode& n = nodes_[i];
+  std::string shapes;
+  for (std::uint32_t k = 0; k < n.num_inputs; ++k) {
+    if (k) shapes += ", ";
+    const Tensor& in = inputs_[n.first_input + k];
+    shapes += in.tape() ? nodes_[in.index()].value.shape().str() : in.value().shape().str();
+  }
+  const std::string label = node_label(i);
+  return fmt::format("{}{} #{} -> {} (inputs {}) created at {}:{}", n.op, label.empty() ? "" : fmt::format(" '{}'", label), i,
+                     n.value.defined() ? n.value.shape().str() : std::string("scalars"), shapes,
+                     n.site.file_name(), n.site.line());
+}
+
+void Tape::grad_anomaly(std::uint32_t target, const Array& before, const Array& added) const {
+  std::string cause;
+  if (before.defined() && all_finite(before) && all_finite(added))
+    cause = "created when gradients were summed (both addends finite)";
+  else if (!all_finite(added))
+    cause = "in the gradient flowing in";
+  else
+    cause = "already in the accumulated gradient";
+  std::string from = running_ == UINT32_MAX ? std::string("the seed") : fmt::format("the backward of {}", describe_node(running_));
+  throw AnomalyError(fmt::format("anomaly: non-finite gradient of {} ({}), from {}", describe_node(target), cause, from));
+}
+
+void Tape::check_scalar(double value, ScalarOp op, const Site& site) {
+  const auto i = static_cast<std::uint32_t>(values_.size());
+  scalar_sites_[i] = site;
+  if (!finite_scalar(value))
+    throw AnomalyError(fmt::format("anomaly: {} produced {} in forward (scalar node #{}) at {}:{}", op_name(op), value, i,
+                                   site.file_name(), site.line()));
+}
+
+Site Tape::scalar_site(std::uint32_t i) const {
+  auto it = scalar_sites_.find(i);
+  return it == scalar_sites_.end() ? Site() : it->second;
+}
+
+void Tape::add_hook(std::uint32_t node, std::function<Tensor(const Tensor&)> fn) {
+  hooks_[node].push_back(std::move(fn));
+  nodes_[node].hooked = true;
+}
+
+void Tape::add_scalar_hook(std::uint32_t node, std::function<double(double)> fn) { scalar_hooks_[node].push_back(std::move(fn)); }
+
+void Tape::apply_hooks(std::uint32_t node) {
+  detail::TensorNode& n = nodes_[node];
+  if (!n.grad.defined()) return;
+  auto run_all = [&](const std::vector<std::function<Tensor(const Tensor&)>>& fns) {
+    for (const auto& fn : fns) {
+      Tensor r = fn(nodes_[node].grad);
+      if (r.defined()) {
+        check_same_shape("hook", "returned gradient", r.shape(), nodes_[node].value.shape());
+        nodes_[node].grad = std::move(r);
+      }
+    }
+  };
+  if (n.leaf) run_all(n.leaf->hooks);
+  auto it = hooks_.find(node);
+  if (it != hooks_.end()) run_all(it->second);
+}
+
+namespace detail {
+void check_forward(const char* op, const Array& value, std::initializer_list<Tensor> inputs, const Site& site) {
+  if (all_finite(value)) return;
+  std::string shapes, state = "finite";
+  for (const Tensor& t : inputs) {
+    if (!shapes.empty()) shapes += ", ";
+    shapes += describe(t);
+    if (!all_finite(t.value())) state = "already non-finite";
+  }
+  std::string during;
+  if (in_backward && in_backward->running() != UINT32_MAX)
+    during = fmt::format(", while computing gradients in the backward of {}", in_backward->describe_node(in_backward->running()));
+  throw AnomalyError(fmt::format("anomaly: {} produced a non-finite value (inputs {}, {}) at {}:{}{}", op, shapes, state,
+                                 site.file_name(), site.line(), during));
+}
+}  // namespace detail
 
 void BackwardContext::Slot::operator+=(const Tensor& g) {
   Tape* t = ctx_->tape_;
@@ -294,19 +408,29 @@ void Tape::run(bool scalar_root, std::uint32_t root, const Tensor& seed, bool cr
   const std::uint32_t* pend = pend_.data();
   const std::uint32_t* pin = pin_.data();
   const double* pd = pd_.data();
+  const bool slow = detail::anomaly_on || !scalar_hooks_.empty() || create_graph;
+  running_ = UINT32_MAX;
+  struct InBackward {
+    const Tape* previous = detail::in_backward;
+    explicit InBackward(const Tape* t) { detail::in_backward = t; }
+    ~InBackward() { detail::in_backward = previous; }
+  } in_backward(this);
   for (;;) {
     const std::int64_t lo = k >= 0 ? nodes_[static_cast<std::size_t>(k)].scalar_pos : 0;
-    for (; i >= lo; --i) {
-      const double g = grads[i];
-      if (g == 0.0) continue;
-      const std::uint32_t b = i ? pend[i - 1] : 0, e = pend[i];
-      if (create_graph && b != e)
-        throw std::logic_error("backward: create_graph does not flow through scalar Var nodes (they record numeric "
-                               "partials); build the function from tensors for higher-order derivatives");
-      for (std::uint32_t p = b; p < e; ++p) grads[pin[p]] += g * pd[p];
+    if (slow) {
+      scalar_sweep(i, lo, create_graph);
+    } else {
+      for (; i >= lo; --i) {
+        const double g = grads[i];
+        if (g == 0.0) continue;
+        const std::uint32_t e = pend[i];
+        for (std::uint32_t p = i ? pend[i - 1] : 0; p < e; ++p) grads[pin[p]] += g * pd[p];
+      }
     }
     if (k < 0) break;
     const auto ku = static_cast<std::uint32_t>(k);
+    running_ = ku;
+    if (nodes_[ku].hooked) apply_hooks(ku);
     if (nodes_[ku].link_count) {
       const detail::TensorNode& n = nodes_[ku];
       const double* g = grads_.data() + n.link_scalar;
@@ -337,6 +461,37 @@ void Tape::run(bool scalar_root, std::uint32_t root, const Tensor& seed, bool cr
       lg = g.clone();
     } else {
       add_inplace(lg, g);
+    }
+  }
+}
+
+void Tape::scalar_sweep(std::int64_t& i, std::int64_t lo, bool create_graph) {
+  for (; i >= lo; --i) {
+    const auto u = static_cast<std::uint32_t>(i);
+    if (!scalar_hooks_.empty()) {
+      auto it = scalar_hooks_.find(u);
+      if (it != scalar_hooks_.end())
+        for (const auto& fn : it->second) grads_[u] = fn(grads_[u]);
+    }
+    const double g = grads_[u];
+    if (g == 0.0) continue;
+    const std::uint32_t b = u ? pend_[u - 1] : 0, e = pend_[u];
+    if (create_graph && b != e)
+      throw std::logic_error("backward: create_graph does not flow through scalar Var nodes (they record numeric "
+                             "partials); build the function from tensors for higher-order derivatives");
+    for (std::uint32_t p = b; p < e; ++p) {
+      const double before = grads_[pin_[p]];
+      grads_[pin_[p]] += g * pd_[p];
+      if (detail::anomaly_on && !std::isfinite(grads_[pin_[p]])) {
+        const Site s = scalar_site(u);
+        const std::string label = scalar_label(pin_[p]);
+        throw AnomalyError(fmt::format(
+            "anomaly: non-finite gradient {} of scalar node #{}{} ({}), from the backward of {} #{} (grad {}, partial {}) "
+            "created at {}:{}",
+            grads_[pin_[p]], pin_[p], label.empty() ? "" : fmt::format(" '{}'", label),
+            std::isfinite(before) && std::isfinite(g * pd_[p]) ? "created when gradients were summed" : "in the gradient flowing in",
+            op_name(sop_[u]), u, g, pd_[p], s.file_name() ? s.file_name() : "?", s.line()));
+      }
     }
   }
 }
@@ -495,6 +650,14 @@ void Var::zero_grad() {
   if (leaf_) leaf_->grad = 0.0;
 }
 
+Var& Var::register_hook(std::function<double(double)> fn) {
+  if (leaf_)
+    leaf_->hooks.push_back(std::move(fn));
+  else
+    live_tape_of(tape_, epoch_, "Var::register_hook").add_scalar_hook(index_, std::move(fn));
+  return *this;
+}
+
 Var& Var::label(std::string name) {
   if (leaf_)
     leaf_->label = std::move(name);
@@ -548,6 +711,7 @@ void free_tensor_leaf(TensorLeaf* leaf) noexcept {
   leaf->requires_grad = false;
   leaf->reg.store(0, std::memory_order_relaxed);
   leaf->label.clear();
+  leaf->hooks.clear();
   leaf->refs.store(1, std::memory_order_relaxed);
   leaf_pool().free.push_back(leaf);
 }
@@ -617,6 +781,19 @@ Array& Tensor::leaf_grad() {
 
 void Tensor::zero_grad() {
   if (leaf_ && leaf_->grad.defined()) leaf_->grad.fill(0.0);
+}
+
+Tensor& Tensor::register_hook(std::function<Tensor(const Tensor&)> fn) {
+  if (leaf_) {
+    leaf_->hooks.push_back(std::move(fn));
+    // A leaf already recorded on the current tape runs its hooks from this step on.
+    Tape& t = Tape::current();
+    const std::uint64_t r = leaf_->reg.load();
+    if ((r >> 32) == t.epoch_) t.nodes_[static_cast<std::uint32_t>(r)].hooked = true;
+  } else {
+    live_tape_of(tape_, epoch_, "Tensor::register_hook").add_hook(index_, std::move(fn));
+  }
+  return *this;
 }
 
 Tensor& Tensor::label(std::string name) {

@@ -8,8 +8,11 @@
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
+#include <functional>
 #include <new>
+#include <source_location>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -22,9 +25,32 @@ namespace autodiff {
 class Tape;
 class BackwardContext;
 
+/// Where an op was called from; every op takes one as a defaulted last argument.
+using Site = std::source_location;
+
+/// An operand that remembers the caller's source line (operators cannot take default arguments, conversions can).
+template <class T>
+struct Here {
+  Here(const T& v, Site s = Site::current()) : value(v), site(s) {}  // NOLINT: implicit on purpose
+  const T& value;
+  Site site;
+};
+
+/// Scalar op codes, one byte per recorded scalar node (for graph export and anomaly reports).
+enum class ScalarOp : std::uint8_t { leaf, item, add, sub, mul, div, neg, exp, log, sqrt, sin, cos, tanh, sigmoid, relu, abs, pow, min, max };
+std::string_view op_name(ScalarOp op);
+
+/// Thrown by AnomalyMode at the first non-finite value or gradient.
+class AnomalyError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 namespace detail {
 extern constinit thread_local Tape* current_tape;
 extern constinit thread_local bool grad_disabled;
+extern constinit thread_local bool anomaly_on;
+[[noreturn]] void scalar_anomaly(ScalarOp op, double value, const Site& site);
 
 // A backward closure placed in the tape's arena: no heap allocation per node.
 struct Closure {
@@ -41,6 +67,8 @@ struct TensorNode {
   std::uint32_t first_input = 0;
   std::uint32_t num_inputs = 0;
   Closure backward;
+  Site site;
+  bool hooked = false;
   TensorLeaf* leaf = nullptr;  // set for the slot that stands for a leaf on this tape
   // Link from scalar nodes [link_scalar, link_scalar + link_count) to elements from link_flat of input 0 (item, unstack).
   std::uint32_t link_scalar = 0, link_count = 0;
@@ -135,36 +163,44 @@ class Tape {
                                const Tensor& seed = Tensor());
 
   // Scalar recording, inline because the scalar path must be lean.
-  std::uint32_t slot(const Var& v, std::string_view op) {
+  std::uint32_t slot(const Var& v, ScalarOp op) {
     if (v.leaf_) return leaf_slot(v.leaf_);
     if (v.tape_ == this && v.epoch_ == epoch_) [[likely]]
       return v.index_;
+    detail::throw_bad_operand(this, v.tape_, v.epoch_, op_name(op));
+  }
+  std::uint32_t slot(const Var& v, std::string_view op) {
+    if (v.leaf_) return leaf_slot(v.leaf_);
+    if (v.tape_ == this && v.epoch_ == epoch_) return v.index_;
     detail::throw_bad_operand(this, v.tape_, v.epoch_, op);
   }
-  Var push(double value) {
+  Var push(double value, ScalarOp op, const Site& site) {
+    if (detail::anomaly_on) [[unlikely]]
+      check_scalar(value, op, site);
     const auto i = static_cast<std::uint32_t>(values_.size());
     values_.push_back(value);
     pend_.push_back(static_cast<std::uint32_t>(pin_.size()));
+    sop_.push_back(op);
     return Var(this, epoch_, i);
   }
-  Var push(double value, std::uint32_t a, double da) {
+  Var push(double value, ScalarOp op, const Site& site, std::uint32_t a, double da) {
     pin_.push_back(a);
     pd_.push_back(da);
-    return push(value);
+    return push(value, op, site);
   }
-  Var push(double value, std::uint32_t a, double da, std::uint32_t b, double db) {
+  Var push(double value, ScalarOp op, const Site& site, std::uint32_t a, double da, std::uint32_t b, double db) {
     pin_.push_back(a);
     pin_.push_back(b);
     pd_.push_back(da);
     pd_.push_back(db);
-    return push(value);
+    return push(value, op, site);
   }
   double scalar_value(std::uint32_t i) const { return values_[i]; }
   double scalar_grad(std::uint32_t i) const { return i < grads_.size() ? grads_[i] : 0.0; }
 
   // Tensor recording (used by make_op).
   template <class F>
-  Tensor record(const char* op, Array value, std::span<const Tensor> inputs, F&& backward);
+  Tensor record(const char* op, Array value, std::span<const Tensor> inputs, F&& backward, const Site& site);
   const detail::TensorNode& node(std::uint32_t i) const { return nodes_[i]; }
   std::span<const Tensor> node_inputs(std::uint32_t i) const {
     return {inputs_.data() + nodes_[i].first_input, nodes_[i].num_inputs};
@@ -178,12 +214,21 @@ class Tape {
     const std::uint32_t b = i ? pend_[i - 1] : 0;
     return {pd_.data() + b, pd_.data() + pend_[i]};
   }
+  ScalarOp scalar_op(std::uint32_t i) const { return sop_[i]; }
+  /// Where scalar node i was created (recorded only under AnomalyMode; otherwise empty).
+  Site scalar_site(std::uint32_t i) const;
   /// Registered leaf for scalar slot i, or nullptr.
   const detail::VarLeaf* scalar_leaf(std::uint32_t i) const;
   void set_scalar_label(std::uint32_t i, std::string name) { scalar_labels_[i] = std::move(name); }
   std::string scalar_label(std::uint32_t i) const;
   void set_node_label(std::uint32_t i, std::string name) { node_labels_[i] = std::move(name); }
   std::string node_label(std::uint32_t i) const;
+  void add_hook(std::uint32_t tensor_node, std::function<Tensor(const Tensor&)> fn);
+  /// Node whose backward is running, or UINT32_MAX.
+  std::uint32_t running() const { return running_; }
+  /// "op 'label' #i -> [shape] (inputs [..]) created at file:line", for error and anomaly messages.
+  std::string describe_node(std::uint32_t i) const;
+  void add_scalar_hook(std::uint32_t scalar_node, std::function<double(double)> fn);
 
   /// True when the handle refers to a live node of this tape.
   bool owns(const Tape* tape, std::uint32_t epoch) const { return tape == this && epoch == epoch_; }
@@ -206,6 +251,10 @@ class Tape {
   std::uint32_t push_node(const char* op, Array value, std::span<const Tensor> inputs, std::uint32_t scalar_pos);
   void* arena_alloc(std::size_t bytes, std::size_t align);
   void accumulate(std::uint32_t node, Tensor g);
+  void check_scalar(double value, ScalarOp op, const Site& site);
+  void apply_hooks(std::uint32_t node);
+  void scalar_sweep(std::int64_t& i, std::int64_t lo, bool create_graph);
+  [[noreturn]] void grad_anomaly(std::uint32_t target, const Array& before, const Array& added) const;
   void accumulate_elements(std::uint32_t node, std::int64_t flat, const double* g, std::uint32_t count);
   std::vector<Var> link(const Tensor& t, std::int64_t flat, std::uint32_t count, const char* op);
   void run(bool scalar_root, std::uint32_t root, const Tensor& seed, bool create_graph, bool to_leaves);
@@ -217,7 +266,12 @@ class Tape {
   std::vector<std::uint32_t> pend_;
   std::vector<std::uint32_t> pin_;
   std::vector<double> pd_;
+  std::vector<ScalarOp> sop_;
   std::vector<std::pair<detail::VarLeaf*, std::uint32_t>> scalar_leaves_;
+  std::unordered_map<std::uint32_t, Site> scalar_sites_;
+  std::unordered_map<std::uint32_t, std::vector<std::function<double(double)>>> scalar_hooks_;
+  std::unordered_map<std::uint32_t, std::vector<std::function<Tensor(const Tensor&)>>> hooks_;
+  std::uint32_t running_ = UINT32_MAX;  // node whose backward is running (for anomaly reports)
   // Tensor nodes and their inputs.
   detail::NodeStore nodes_;
   std::vector<Tensor> inputs_;
@@ -256,6 +310,27 @@ class NoGrad {
 
 inline bool grad_enabled() { return !detail::grad_disabled; }
 
+/// Anomaly mode for its scope: the first non-finite value (forward) or gradient (backward, including one created
+/// when gradients are summed) throws AnomalyError naming the op, its label, input shapes and the creating source line.
+/// Costs one predictable branch per op when off.
+class AnomalyMode {
+ public:
+  AnomalyMode() : previous_(detail::anomaly_on) { detail::anomaly_on = true; }
+  ~AnomalyMode() { detail::anomaly_on = previous_; }
+  AnomalyMode(const AnomalyMode&) = delete;
+  AnomalyMode& operator=(const AnomalyMode&) = delete;
+
+ private:
+  bool previous_;
+};
+
+/// True when every element is finite.
+bool all_finite(const Array& a);
+
+namespace detail {
+void check_forward(const char* op, const Array& value, std::initializer_list<Tensor> inputs, const Site& site);
+}
+
 /// Backward from a scalar root on its tape.
 void backward(const Var& root);
 /// Backward from a tensor root on its tape; see Tape::backward.
@@ -267,19 +342,22 @@ std::vector<Tensor> gradient(const Tensor& root, const std::vector<Tensor>& inpu
 /// `void(const Tensor& grad, const Tensor& result, BackwardContext& dx)` that does `dx[i] += ...` with engine ops.
 /// Built-in ops use exactly this. With no input requiring grad (or under NoGrad) it returns a constant.
 template <class F>
-Tensor make_op(const char* op, Array value, std::initializer_list<Tensor> inputs, F&& backward) {
+Tensor make_op(const char* op, Array value, std::initializer_list<Tensor> inputs, F&& backward, const Site& site = Site::current()) {
   bool any = false;
   if (grad_enabled())
     for (const Tensor& t : inputs) any = any || t.requires_grad();
+  if (detail::anomaly_on) [[unlikely]]
+    detail::check_forward(op, value, inputs, site);
   if (!any) return Tensor(std::move(value), false);
   return Tape::current().record(op, std::move(value), std::span<const Tensor>(inputs.begin(), inputs.size()),
-                                std::forward<F>(backward));
+                                std::forward<F>(backward), site);
 }
 
 template <class F>
-Tensor Tape::record(const char* op, Array value, std::span<const Tensor> inputs, F&& backward) {
+Tensor Tape::record(const char* op, Array value, std::span<const Tensor> inputs, F&& backward, const Site& site) {
   using Fn = std::decay_t<F>;
   const auto idx = push_node(op, std::move(value), inputs, static_cast<std::uint32_t>(values_.size()));
+  nodes_[idx].site = site;
   void* mem = arena_alloc(sizeof(Fn), alignof(Fn));
   Fn* fn = new (mem) Fn(std::forward<F>(backward));
   detail::TensorNode& n = nodes_[idx];

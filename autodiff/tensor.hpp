@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <random>
 #include <string>
@@ -15,6 +16,7 @@ namespace autodiff {
 class Tape;
 class Var;
 
+class Tensor;
 namespace detail {
 struct TensorLeaf {
   std::atomic<int> refs{1};
@@ -23,6 +25,7 @@ struct TensorLeaf {
   bool requires_grad = false;
   std::atomic<std::uint64_t> reg{0};  // (tape epoch << 32 | slot), as for VarLeaf
   std::string label;
+  std::vector<std::function<Tensor(const Tensor&)>> hooks;
 };
 // Leaves come from a per-thread free list: eager backward makes one per intermediate gradient.
 TensorLeaf* new_tensor_leaf();
@@ -79,6 +82,9 @@ class Tensor {
 
   Tensor& label(std::string name);
   std::string label() const;
+  /// Calls fn(grad) when this node's gradient is complete during backward (before it flows on, or into a leaf's
+  /// grad); a defined return value replaces the gradient.
+  Tensor& register_hook(std::function<Tensor(const Tensor&)> fn);
   /// A constant Tensor sharing this value, with no history.
   Tensor detach() const { return Tensor(value(), false); }
 

@@ -3,7 +3,9 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <vector>
 
 namespace autodiff {
 
@@ -18,6 +20,7 @@ struct VarLeaf {
   // (tape epoch << 32 | slot) of its latest registration; one atomic word so a leaf read by two tapes stays consistent.
   std::atomic<std::uint64_t> reg{0};
   std::string label;
+  std::vector<std::function<double(double)>> hooks;
 };
 }  // namespace detail
 
@@ -49,6 +52,8 @@ class Var {
   /// A user label shown by errors, DOT export and anomaly reports.
   Var& label(std::string name);
   std::string label() const;
+  /// Calls fn(grad) when this node's gradient is complete during backward; its return value replaces the gradient.
+  Var& register_hook(std::function<double(double)> fn);
   /// A new leaf with the same value and no history.
   Var detach() const { return Var(value()); }
 

@@ -11,56 +11,56 @@ namespace autodiff {
 
 Tensor scalar(double v, Dtype dtype) { return Tensor(Array::full(Shape{}, v, dtype)); }
 
-Tensor add(const Tensor& a, const Tensor& b) {
+Tensor add(const Tensor& a, const Tensor& b, Site site) {
   check_same_dtype("add", a, b);
   return make_op("add", detail::zip("add", a.value(), b.value(), [](auto x, auto y) { return x + y; }), {a, b},
                  [](const Tensor& grad, const Tensor&, BackwardContext& dx) {
                    dx[0] += grad;
                    dx[1] += grad;
-                 });
+                 }, site);
 }
 
-Tensor mul(const Tensor& a, const Tensor& b) {
+Tensor mul(const Tensor& a, const Tensor& b, Site site) {
   check_same_dtype("mul", a, b);
   return make_op("mul", detail::zip("mul", a.value(), b.value(), [](auto x, auto y) { return x * y; }), {a, b},
                  [a, b](const Tensor& grad, const Tensor&, BackwardContext& dx) {
                    if (dx[0].wanted()) dx[0] += grad * b;
                    if (dx[1].wanted()) dx[1] += grad * a;
-                 });
+                 }, site);
 }
 
-Tensor neg(const Tensor& x) {
+Tensor neg(const Tensor& x, Site site) {
   return make_op("neg", detail::map(x.value(), [](auto v) { return -v; }), {x},
-                 [](const Tensor& grad, const Tensor&, BackwardContext& dx) { dx[0] += neg(grad); });
+                 [](const Tensor& grad, const Tensor&, BackwardContext& dx) { dx[0] += neg(grad); }, site);
 }
 
-Tensor sub(const Tensor& a, const Tensor& b) { return add(a, neg(b)); }
-Tensor div(const Tensor& a, const Tensor& b) { return mul(a, pow(b, -1.0)); }
+Tensor sub(const Tensor& a, const Tensor& b, Site site) { return add(a, neg(b, site), site); }
+Tensor div(const Tensor& a, const Tensor& b, Site site) { return mul(a, pow(b, -1.0, site), site); }
 
-Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
-Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
-Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
-Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
-Tensor operator-(const Tensor& x) { return neg(x); }
-Tensor operator+(const Tensor& a, double b) { return add(a, scalar(b, a.dtype())); }
-Tensor operator+(double a, const Tensor& b) { return add(scalar(a, b.dtype()), b); }
-Tensor operator-(const Tensor& a, double b) { return add(a, scalar(-b, a.dtype())); }
-Tensor operator-(double a, const Tensor& b) { return add(scalar(a, b.dtype()), neg(b)); }
-Tensor operator*(const Tensor& a, double b) { return mul(a, scalar(b, a.dtype())); }
-Tensor operator*(double a, const Tensor& b) { return mul(scalar(a, b.dtype()), b); }
-Tensor operator/(const Tensor& a, double b) { return mul(a, scalar(1.0 / b, a.dtype())); }
-Tensor operator/(double a, const Tensor& b) { return mul(scalar(a, b.dtype()), pow(b, -1.0)); }
+Tensor operator+(Here<Tensor> a, const Tensor& b) { return add(a.value, b, a.site); }
+Tensor operator-(Here<Tensor> a, const Tensor& b) { return sub(a.value, b, a.site); }
+Tensor operator*(Here<Tensor> a, const Tensor& b) { return mul(a.value, b, a.site); }
+Tensor operator/(Here<Tensor> a, const Tensor& b) { return div(a.value, b, a.site); }
+Tensor operator-(Here<Tensor> x) { return neg(x.value, x.site); }
+Tensor operator+(Here<Tensor> a, double b) { return add(a.value, scalar(b, a.value.dtype()), a.site); }
+Tensor operator+(double a, Here<Tensor> b) { return add(scalar(a, b.value.dtype()), b.value, b.site); }
+Tensor operator-(Here<Tensor> a, double b) { return add(a.value, scalar(-b, a.value.dtype()), a.site); }
+Tensor operator-(double a, Here<Tensor> b) { return add(scalar(a, b.value.dtype()), neg(b.value, b.site), b.site); }
+Tensor operator*(Here<Tensor> a, double b) { return mul(a.value, scalar(b, a.value.dtype()), a.site); }
+Tensor operator*(double a, Here<Tensor> b) { return mul(scalar(a, b.value.dtype()), b.value, b.site); }
+Tensor operator/(Here<Tensor> a, double b) { return mul(a.value, scalar(1.0 / b, a.value.dtype()), a.site); }
+Tensor operator/(double a, Here<Tensor> b) { return mul(scalar(a, b.value.dtype()), pow(b.value, -1.0, b.site), b.site); }
 
-Tensor broadcast_to(const Tensor& x, const Shape& shape) {
+Tensor broadcast_to(const Tensor& x, const Shape& shape, Site site) {
   if (!broadcasts_to(x.shape(), shape))
     throw std::invalid_argument(fmt::format("broadcast_to: {} does not broadcast to {}", describe(x), shape.str()));
   if (x.shape() == shape) return x;
   const Array zero = Array::zeros(shape, x.dtype());
   return make_op("broadcast_to", detail::zip("broadcast_to", zero, x.value(), [](auto, auto v) { return v; }), {x},
-                 [](const Tensor& grad, const Tensor&, BackwardContext& dx) { dx[0] += grad; });
+                 [](const Tensor& grad, const Tensor&, BackwardContext& dx) { dx[0] += grad; }, site);
 }
 
-Tensor sum_to(const Tensor& x, const Shape& shape) {
+Tensor sum_to(const Tensor& x, const Shape& shape, Site site) {
   if (!broadcasts_to(shape, x.shape()))
     throw std::invalid_argument(fmt::format("sum_to: {} does not reduce to {}", describe(x), shape.str()));
   if (x.shape() == shape) return x;
@@ -84,7 +84,7 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
   });
   // The engine calls sum_to on gradients: its backward expands back, so create_graph sees it too.
   return make_op("sum_to", std::move(out), {x},
-                 [xs = x.shape()](const Tensor& grad, const Tensor&, BackwardContext& dx) { dx[0] += broadcast_to(grad, xs); });
+                 [xs = x.shape()](const Tensor& grad, const Tensor&, BackwardContext& dx) { dx[0] += broadcast_to(grad, xs); }, site);
 }
 
 void add_inplace(Array& dst, const Array& src) {

@@ -19,39 +19,39 @@ Tensor mask(const Tensor& x, P pred) {
 }
 }  // namespace
 
-Tensor exp(const Tensor& x) {
+Tensor exp(const Tensor& x, Site site) {
   return make_op("exp", detail::map(x.value(), [](auto v) { return std::exp(v); }), {x},
-                 [](const Tensor& grad, const Tensor& result, BackwardContext& dx) { dx[0] += grad * result; });
+                 [](const Tensor& grad, const Tensor& result, BackwardContext& dx) { dx[0] += grad * result; }, site);
 }
 
-Tensor log(const Tensor& x) {
+Tensor log(const Tensor& x, Site site) {
   return make_op("log", detail::map(x.value(), [](auto v) { return std::log(v); }), {x},
-                 [x](const Tensor& grad, const Tensor&, BackwardContext& dx) { dx[0] += grad / x; });
+                 [x](const Tensor& grad, const Tensor&, BackwardContext& dx) { dx[0] += grad / x; }, site);
 }
 
-Tensor sqrt(const Tensor& x) {
+Tensor sqrt(const Tensor& x, Site site) {
   return make_op("sqrt", detail::map(x.value(), [](auto v) { return std::sqrt(v); }), {x},
-                 [](const Tensor& grad, const Tensor& result, BackwardContext& dx) { dx[0] += grad * 0.5 / result; });
+                 [](const Tensor& grad, const Tensor& result, BackwardContext& dx) { dx[0] += grad * 0.5 / result; }, site);
 }
 
-Tensor sin(const Tensor& x) {
+Tensor sin(const Tensor& x, Site site) {
   return make_op("sin", detail::map(x.value(), [](auto v) { return std::sin(v); }), {x},
-                 [x](const Tensor& grad, const Tensor&, BackwardContext& dx) { dx[0] += grad * cos(x); });
+                 [x](const Tensor& grad, const Tensor&, BackwardContext& dx) { dx[0] += grad * cos(x); }, site);
 }
 
-Tensor cos(const Tensor& x) {
+Tensor cos(const Tensor& x, Site site) {
   return make_op("cos", detail::map(x.value(), [](auto v) { return std::cos(v); }), {x},
-                 [x](const Tensor& grad, const Tensor&, BackwardContext& dx) { dx[0] += -(grad * sin(x)); });
+                 [x](const Tensor& grad, const Tensor&, BackwardContext& dx) { dx[0] += -(grad * sin(x)); }, site);
 }
 
-Tensor tanh(const Tensor& x) {
+Tensor tanh(const Tensor& x, Site site) {
   return make_op("tanh", detail::map(x.value(), [](auto v) { return std::tanh(v); }), {x},
                  [](const Tensor& grad, const Tensor& result, BackwardContext& dx) {
                    dx[0] += grad * (1.0 - result * result);
-                 });
+                 }, site);
 }
 
-Tensor sigmoid(const Tensor& x) {
+Tensor sigmoid(const Tensor& x, Site site) {
   return make_op("sigmoid", detail::map(x.value(), [](auto v) {
                    using T = decltype(v);
                    // Split by sign so exp never overflows: sigmoid(-40) is 4.2e-18, not 0/0.
@@ -59,34 +59,34 @@ Tensor sigmoid(const Tensor& x) {
                    const T e = std::exp(v);
                    return e / (T(1) + e);
                  }),
-                 {x}, [](const Tensor& grad, const Tensor& result, BackwardContext& dx) { dx[0] += sigmoid_backward(grad, result); });
+                 {x}, [](const Tensor& grad, const Tensor& result, BackwardContext& dx) { dx[0] += sigmoid_backward(grad, result); }, site);
 }
 
-Tensor sigmoid_backward(const Tensor& g, const Tensor& y) {
+Tensor sigmoid_backward(const Tensor& g, const Tensor& y, Site site) {
   check_same_dtype("sigmoid_backward", g, y);
   return make_op("sigmoid_backward",
                  detail::zip("sigmoid_backward", g.value(), y.value(), [](auto gv, auto yv) { return gv * yv * (1 - yv); }),
                  {g, y}, [g, y](const Tensor& grad, const Tensor&, BackwardContext& dx) {
                    if (dx[0].wanted()) dx[0] += grad * y * (1.0 - y);
                    if (dx[1].wanted()) dx[1] += grad * g * (1.0 - 2.0 * y);
-                 });
+                 }, site);
 }
 
-Tensor relu(const Tensor& x) {
+Tensor relu(const Tensor& x, Site site) {
   return make_op("relu", detail::map(x.value(), [](auto v) { return v > 0 ? v : decltype(v)(0); }), {x},
                  [x](const Tensor& grad, const Tensor&, BackwardContext& dx) {
                    dx[0] += grad * mask(x, [](auto v) { return v > 0 ? 1.0 : 0.0; });
-                 });
+                 }, site);
 }
 
-Tensor abs(const Tensor& x) {
+Tensor abs(const Tensor& x, Site site) {
   return make_op("abs", detail::map(x.value(), [](auto v) { return std::abs(v); }), {x},
                  [x](const Tensor& grad, const Tensor&, BackwardContext& dx) {
                    dx[0] += grad * mask(x, [](auto v) { return v > 0 ? 1.0 : (v < 0 ? -1.0 : 0.0); });
-                 });
+                 }, site);
 }
 
-Tensor pow(const Tensor& x, double p) {
+Tensor pow(const Tensor& x, double p, Site site) {
   return make_op("pow", detail::map(x.value(), [p](auto v) { return std::pow(v, static_cast<decltype(v)>(p)); }), {x},
                  [x, p](const Tensor& grad, const Tensor&, BackwardContext& dx) {
                    if (p == 0.0) return;
@@ -95,34 +95,34 @@ Tensor pow(const Tensor& x, double p) {
                      return;
                    }
                    dx[0] += grad * (p * pow(x, p - 1.0));
-                 });
+                 }, site);
 }
 
-Tensor pow(const Tensor& x, const Tensor& y) {
+Tensor pow(const Tensor& x, const Tensor& y, Site site) {
   check_same_dtype("pow", x, y);
   return make_op("pow", detail::zip("pow", x.value(), y.value(), [](auto a, auto b) { return std::pow(a, b); }), {x, y},
                  [x, y](const Tensor& grad, const Tensor& result, BackwardContext& dx) {
                    if (dx[0].wanted()) dx[0] += grad * y * pow(x, y - 1.0);
                    if (dx[1].wanted()) dx[1] += grad * result * log(x);
-                 });
+                 }, site);
 }
 
-Tensor minimum(const Tensor& a, const Tensor& b) {
+Tensor minimum(const Tensor& a, const Tensor& b, Site site) {
   check_same_dtype("minimum", a, b);
   return make_op("minimum", detail::zip("minimum", a.value(), b.value(), [](auto x, auto y) { return x <= y ? x : y; }),
                  {a, b}, [a, b](const Tensor& grad, const Tensor&, BackwardContext& dx) {
                    if (dx[0].wanted()) dx[0] += grad * mask(a, b, [](auto x, auto y) { return x <= y; });
                    if (dx[1].wanted()) dx[1] += grad * mask(a, b, [](auto x, auto y) { return x > y; });
-                 });
+                 }, site);
 }
 
-Tensor maximum(const Tensor& a, const Tensor& b) {
+Tensor maximum(const Tensor& a, const Tensor& b, Site site) {
   check_same_dtype("maximum", a, b);
   return make_op("maximum", detail::zip("maximum", a.value(), b.value(), [](auto x, auto y) { return x >= y ? x : y; }),
                  {a, b}, [a, b](const Tensor& grad, const Tensor&, BackwardContext& dx) {
                    if (dx[0].wanted()) dx[0] += grad * mask(a, b, [](auto x, auto y) { return x >= y; });
                    if (dx[1].wanted()) dx[1] += grad * mask(a, b, [](auto x, auto y) { return x < y; });
-                 });
+                 }, site);
 }
 
 }  // namespace autodiff

@@ -27,18 +27,18 @@ Array gemm(const Array& a, const Array& b, bool ta, bool tb) {
 }
 }  // namespace
 
-Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
+Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb, Site site) {
   check_matmul("matmul", a, b, ta, tb);
   return make_op("matmul", gemm(a.value(), b.value(), ta, tb), {a, b},
                  [a, b, ta, tb](const Tensor& grad, const Tensor&, BackwardContext& dx) {
                    if (dx[0].wanted()) dx[0] += ta ? matmul(b, grad, tb, true) : matmul(grad, b, false, !tb);
                    if (dx[1].wanted()) dx[1] += tb ? matmul(grad, a, true, ta) : matmul(a, grad, !ta, false);
-                 });
+                 }, site);
 }
 
-Tensor matmul(const Tensor& a, const Tensor& b) { return matmul(a, b, false, false); }
+Tensor matmul(const Tensor& a, const Tensor& b, Site site) { return matmul(a, b, false, false, site); }
 
-Tensor transpose(const Tensor& x) {
+Tensor transpose(const Tensor& x, Site site) {
   check_rank("transpose", "input", x, 2);
   const Array& v = x.value();
   const std::int64_t r = v.shape()[0], c = v.shape()[1];
@@ -50,7 +50,7 @@ Tensor transpose(const Tensor& x) {
       for (std::int64_t j = 0; j < c; ++j) po[j * r + i] = pv[i * c + j];
   });
   return make_op("transpose", std::move(out), {x},
-                 [](const Tensor& grad, const Tensor&, BackwardContext& dx) { dx[0] += transpose(grad); });
+                 [](const Tensor& grad, const Tensor&, BackwardContext& dx) { dx[0] += transpose(grad); }, site);
 }
 
 }  // namespace autodiff

@@ -32,7 +32,7 @@ Shape reduced(const Shape& s, int axis, bool keepdim) {
 }
 }  // namespace
 
-Tensor sum(const Tensor& x) {
+Tensor sum(const Tensor& x, Site site) {
   const Array& v = x.value();
   Array out(Shape{}, v.dtype());
   dispatch(v.dtype(), [&]<class T>(T) {
@@ -43,10 +43,10 @@ Tensor sum(const Tensor& x) {
   });
   return make_op("sum", std::move(out), {x}, [xs = v.shape()](const Tensor& grad, const Tensor&, BackwardContext& dx) {
     dx[0] += broadcast_to(grad, xs);
-  });
+  }, site);
 }
 
-Tensor sum(const Tensor& x, int axis, bool keepdim) {
+Tensor sum(const Tensor& x, int axis, bool keepdim, Site site) {
   const Array& v = x.value();
   const int ax = check_axis("sum", axis, v.rank());
   const Split p = split(v.shape(), ax);
@@ -61,17 +61,17 @@ Tensor sum(const Tensor& x, int axis, bool keepdim) {
   return make_op("sum", std::move(out), {x},
                  [xs = v.shape(), ks = reduced(v.shape(), ax, true)](const Tensor& grad, const Tensor&, BackwardContext& dx) {
                    dx[0] += broadcast_to(reshape(grad, ks), xs);
-                 });
+                 }, site);
 }
 
-Tensor mean(const Tensor& x) { return sum(x) * (1.0 / static_cast<double>(x.numel())); }
+Tensor mean(const Tensor& x, Site site) { return mul(sum(x, site), scalar(1.0 / static_cast<double>(x.numel()), x.dtype()), site); }
 
-Tensor mean(const Tensor& x, int axis, bool keepdim) {
+Tensor mean(const Tensor& x, int axis, bool keepdim, Site site) {
   const int ax = check_axis("mean", axis, x.rank());
-  return sum(x, ax, keepdim) * (1.0 / static_cast<double>(x.shape()[ax]));
+  return mul(sum(x, ax, keepdim, site), scalar(1.0 / static_cast<double>(x.shape()[ax]), x.dtype()), site);
 }
 
-Tensor max(const Tensor& x, int axis, bool keepdim) {
+Tensor max(const Tensor& x, int axis, bool keepdim, Site site) {
   const Array& v = x.value();
   const int ax = check_axis("max", axis, v.rank());
   const Split p = split(v.shape(), ax);
@@ -101,18 +101,18 @@ Tensor max(const Tensor& x, int axis, bool keepdim) {
                  [xs = v.shape(), ks = reduced(v.shape(), ax, true), mask = Tensor(onehot)](
                      const Tensor& grad, const Tensor&, BackwardContext& dx) {
                    dx[0] += broadcast_to(reshape(grad, ks), xs) * mask;
-                 });
+                 }, site);
 }
 
-Tensor logsumexp(const Tensor& x, int axis, bool keepdim) {
+Tensor logsumexp(const Tensor& x, int axis, bool keepdim, Site site) {
   const int ax = check_axis("logsumexp", axis, x.rank());
   // The shift m is a constant: the result does not depend on it, so no gradient flows through it.
-  const Tensor m = max(x, ax, true).detach();
-  Tensor r = log(sum(exp(x - m), ax, true)) + m;
+  const Tensor m = max(x, ax, true, site).detach();
+  Tensor r = add(log(sum(exp(sub(x, m, site), site), ax, true, site), site), m, site);
   if (keepdim) return r;
-  return reshape(r, reduced(x.shape(), ax, false));
+  return reshape(r, reduced(x.shape(), ax, false), site);
 }
 
-Tensor log_softmax(const Tensor& x, int axis) { return x - logsumexp(x, axis, true); }
+Tensor log_softmax(const Tensor& x, int axis, Site site) { return sub(x, logsumexp(x, axis, true, site), site); }
 
 }  // namespace autodiff

@@ -9,7 +9,7 @@
 
 namespace autodiff {
 
-Tensor reshape(const Tensor& x, const Shape& shape) {
+Tensor reshape(const Tensor& x, const Shape& shape, Site site) {
   Shape to = shape;
   int infer = -1;
   std::int64_t known = 1;
@@ -25,7 +25,7 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
   check_reshape("reshape", x.shape(), to);
   if (to == x.shape()) return x;
   return make_op("reshape", x.value().reshaped(to), {x},
-                 [xs = x.shape()](const Tensor& grad, const Tensor&, BackwardContext& dx) { dx[0] += reshape(grad, xs); });
+                 [xs = x.shape()](const Tensor& grad, const Tensor&, BackwardContext& dx) { dx[0] += reshape(grad, xs); }, site);
 }
 
 namespace {
@@ -36,7 +36,7 @@ Shape with_rows(const Shape& s, std::int64_t n) {
 }
 }  // namespace
 
-Tensor rows(const Tensor& x, const std::vector<std::int64_t>& indices) {
+Tensor rows(const Tensor& x, const std::vector<std::int64_t>& indices, Site site) {
   if (x.rank() < 1) throw std::invalid_argument(fmt::format("rows: input must have rank >= 1 (got {})", describe(x)));
   const Array& v = x.value();
   const std::int64_t n = v.shape()[0], width = n ? v.numel() / n : 0;
@@ -51,10 +51,10 @@ Tensor rows(const Tensor& x, const std::vector<std::int64_t>& indices) {
     std::memcpy(dst + r * row_bytes, src + static_cast<std::size_t>(indices[r]) * row_bytes, row_bytes);
   return make_op("rows", std::move(out), {x}, [indices, n](const Tensor& grad, const Tensor&, BackwardContext& dx) {
     dx[0] += index_add_rows(grad, indices, n);
-  });
+  }, site);
 }
 
-Tensor index_add_rows(const Tensor& g, const std::vector<std::int64_t>& indices, std::int64_t n) {
+Tensor index_add_rows(const Tensor& g, const std::vector<std::int64_t>& indices, std::int64_t n, Site site) {
   if (g.rank() < 1 || g.shape()[0] != static_cast<std::int64_t>(indices.size()))
     throw std::invalid_argument(
         fmt::format("index_add_rows: {} rows of gradient for {} indices", g.rank() ? g.shape()[0] : 0, indices.size()));
@@ -70,10 +70,10 @@ Tensor index_add_rows(const Tensor& g, const std::vector<std::int64_t>& indices,
   });
   return make_op("index_add_rows", std::move(out), {g}, [indices](const Tensor& grad, const Tensor&, BackwardContext& dx) {
     dx[0] += rows(grad, indices);
-  });
+  }, site);
 }
 
-Tensor stack(const std::vector<Var>& vars, const Shape& shape, Dtype dtype) {
+Tensor stack(const std::vector<Var>& vars, const Shape& shape, Dtype dtype, Site site) {
   if (static_cast<std::int64_t>(vars.size()) != shape.numel())
     throw std::invalid_argument(fmt::format("stack: {} values for shape {} ({} elements)", vars.size(), shape.str(), shape.numel()));
   Array out(shape, dtype);
@@ -81,18 +81,19 @@ Tensor stack(const std::vector<Var>& vars, const Shape& shape, Dtype dtype) {
   if (!grad_enabled()) return Tensor(std::move(out));
   Tape& t = Tape::current();
   std::vector<std::uint32_t> idx(vars.size());
-  for (std::size_t i = 0; i < vars.size(); ++i) idx[i] = t.slot(vars[i], "stack");
+  for (std::size_t i = 0; i < vars.size(); ++i) idx[i] = t.slot(vars[i], std::string_view("stack"));
   // A dummy 0-d input makes the node record even when every Var is a leaf.
   const Tensor anchor(Array::zeros(Shape{}, dtype), true);
   return t.record("stack", std::move(out), std::span<const Tensor>(&anchor, 1),
                   [idx = std::move(idx)](const Tensor& grad, const Tensor&, BackwardContext& dx) {
                     const Array& g = grad.value();
                     for (std::size_t i = 0; i < idx.size(); ++i) dx.add_scalar(idx[i], g.at(static_cast<std::int64_t>(i)));
-                  });
+                  },
+                  site);
 }
 
-Tensor stack(const std::vector<Var>& vars, Dtype dtype) {
-  return stack(vars, Shape{static_cast<std::int64_t>(vars.size())}, dtype);
+Tensor stack(const std::vector<Var>& vars, Dtype dtype, Site site) {
+  return stack(vars, Shape{static_cast<std::int64_t>(vars.size())}, dtype, site);
 }
 
 }  // namespace autodiff
