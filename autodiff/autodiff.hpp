@@ -5,6 +5,7 @@
 #include "autodiff/check.hpp"
 #include "autodiff/format.hpp"
 #include "autodiff/gradcheck.hpp"
+#include "autodiff/graph.hpp"
 #include "autodiff/ops.hpp"
 #include "autodiff/shape.hpp"
 #include "autodiff/tape.hpp"

@@ -91,6 +91,7 @@ void Tape::clear() {
   grads_.clear();
   sop_.clear();
   scalar_sites_.clear();
+  scalar_feeds_.clear();
   scalar_hooks_.clear();
   hooks_.clear();
   pend_.clear();

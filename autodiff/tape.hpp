@@ -215,6 +215,12 @@ class Tape {
     return {pd_.data() + b, pd_.data() + pend_[i]};
   }
   ScalarOp scalar_op(std::uint32_t i) const { return sop_[i]; }
+  /// Scalar nodes feeding tensor node i (ops such as stack that take Vars), for graph export.
+  void note_scalar_inputs(std::uint32_t i, std::vector<std::uint32_t> scalars) { scalar_feeds_[i] = std::move(scalars); }
+  const std::vector<std::uint32_t>* scalar_feeds(std::uint32_t i) const {
+    auto it = scalar_feeds_.find(i);
+    return it == scalar_feeds_.end() ? nullptr : &it->second;
+  }
   /// Where scalar node i was created (recorded only under AnomalyMode; otherwise empty).
   Site scalar_site(std::uint32_t i) const;
   /// Registered leaf for scalar slot i, or nullptr.
@@ -269,6 +275,7 @@ class Tape {
   std::vector<ScalarOp> sop_;
   std::vector<std::pair<detail::VarLeaf*, std::uint32_t>> scalar_leaves_;
   std::unordered_map<std::uint32_t, Site> scalar_sites_;
+  std::unordered_map<std::uint32_t, std::vector<std::uint32_t>> scalar_feeds_;
   std::unordered_map<std::uint32_t, std::vector<std::function<double(double)>>> scalar_hooks_;
   std::unordered_map<std::uint32_t, std::vector<std::function<Tensor(const Tensor&)>>> hooks_;
   std::uint32_t running_ = UINT32_MAX;  // node whose backward is running (for anomaly reports)

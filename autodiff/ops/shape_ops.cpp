@@ -84,12 +84,15 @@ Tensor stack(const std::vector<Var>& vars, const Shape& shape, Dtype dtype, Site
   for (std::size_t i = 0; i < vars.size(); ++i) idx[i] = t.slot(vars[i], std::string_view("stack"));
   // A dummy 0-d input makes the node record even when every Var is a leaf.
   const Tensor anchor(Array::zeros(Shape{}, dtype), true);
-  return t.record("stack", std::move(out), std::span<const Tensor>(&anchor, 1),
+  std::vector<std::uint32_t> feeds = idx;
+  Tensor r = t.record("stack", std::move(out), std::span<const Tensor>(&anchor, 1),
                   [idx = std::move(idx)](const Tensor& grad, const Tensor&, BackwardContext& dx) {
                     const Array& g = grad.value();
                     for (std::size_t i = 0; i < idx.size(); ++i) dx.add_scalar(idx[i], g.at(static_cast<std::int64_t>(i)));
                   },
                   site);
+  t.note_scalar_inputs(r.index(), std::move(feeds));
+  return r;
 }
 
 Tensor stack(const std::vector<Var>& vars, Dtype dtype, Site site) {
