@@ -38,14 +38,19 @@ std::uint32_t fresh_epoch() {
   return e;
 }
 
-std::mutex& registry_mutex() {
-  static std::mutex m;
-  return m;
-}
-std::unordered_set<const Tape*>& registry() {
-  static std::unordered_set<const Tape*> r;
+// Live tapes, so a handle whose tape may be gone can be checked without touching freed memory.
+constinit bool registry_gone = false;
+struct Registry {
+  std::mutex mutex;
+  std::unordered_set<const Tape*> tapes;
+  ~Registry() { registry_gone = true; }
+};
+Registry& registry_object() {
+  static Registry r;
   return r;
 }
+std::mutex& registry_mutex() { return registry_object().mutex; }
+std::unordered_set<const Tape*>& registry() { return registry_object().tapes; }
 
 constexpr std::size_t arena_block_bytes = 1 << 16;
 
@@ -60,6 +65,7 @@ Tape::Tape() : epoch_(fresh_epoch()) {
 
 Tape::~Tape() {
   clear();
+  if (registry_gone) return;
   std::lock_guard lock(registry_mutex());
   registry().erase(this);
 }
@@ -83,12 +89,10 @@ void Tape::clear() {
     if (n.backward.destroy) n.backward.destroy(n.backward.self);
     if (n.leaf && n.leaf->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) detail::free_tensor_leaf(n.leaf);
   }
-  for (auto& [leaf, slot] : scalar_leaves_)
-    if (leaf->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete leaf;
   nodes_.clear();
   inputs_.clear();
   values_.clear();
-  grads_.clear();
+  grads_valid_ = 0;
   sop_.clear();
   scalar_sites_.clear();
   scalar_feeds_.clear();
@@ -118,11 +122,31 @@ std::uint32_t Tape::register_leaf(detail::VarLeaf* leaf) {
   pend_.push_back(static_cast<std::uint32_t>(pin_.size()));
   sop_.push_back(ScalarOp::leaf);
   if (!leaf->hooks.empty()) scalar_hooks_[slot] = leaf->hooks;
-  leaf->refs.fetch_add(1, std::memory_order_relaxed);
+  // Not pinned by a reference count (that costs two atomics per leaf and step): a dying leaf calls forget_leaf.
   scalar_leaves_.emplace_back(leaf, slot);
   leaf->reg.store((std::uint64_t{epoch_} << 32) | slot, std::memory_order_relaxed);
   return slot;
 }
+
+void Tape::forget_scalar_leaf(std::uint32_t slot) noexcept {
+  auto it = std::lower_bound(scalar_leaves_.begin(), scalar_leaves_.end(), slot,
+                             [](const auto& p, std::uint32_t v) { return p.second < v; });
+  if (it != scalar_leaves_.end() && it->second == slot) it->first = nullptr;
+}
+
+namespace detail {
+void forget_leaf(VarLeaf* leaf) noexcept {
+  const std::uint64_t r = leaf->reg.load(std::memory_order_relaxed);
+  if (r == 0) return;
+  const auto epoch = static_cast<std::uint32_t>(r >> 32), slot = static_cast<std::uint32_t>(r);
+  Tape* cur = current_tape;
+  if (cur && cur->epoch_ == epoch) return cur->forget_scalar_leaf(slot);
+  if (registry_gone) return;
+  std::lock_guard lock(registry_mutex());
+  for (const Tape* t : registry())
+    if (t->epoch_ == epoch) return const_cast<Tape*>(t)->forget_scalar_leaf(slot);
+}
+}  // namespace detail
 
 const detail::VarLeaf* Tape::scalar_leaf(std::uint32_t i) const {
   auto it = std::lower_bound(scalar_leaves_.begin(), scalar_leaves_.end(), i,
@@ -389,6 +413,7 @@ void Tape::run(bool scalar_root, std::uint32_t root, const Tensor& seed, bool cr
   }
   if (grads_.size() < values_.size()) grads_.resize(values_.size());
   std::fill_n(grads_.begin(), s_hi, 0.0);
+  grads_valid_ = std::max<std::size_t>(grads_valid_, s_hi);
   for (std::uint32_t k = 0; k < t_hi; ++k) nodes_[k].grad = Tensor();
   if (scalar_root) {
     grads_[root] = 1.0;
@@ -451,7 +476,7 @@ void Tape::run(bool scalar_root, std::uint32_t root, const Tensor& seed, bool cr
   if (!to_leaves) return;
   for (auto& [leaf, slot] : scalar_leaves_) {
     if (slot >= s_hi) break;
-    leaf->grad += grads_[slot];
+    if (leaf) leaf->grad += grads_[slot];
   }
   for (std::uint32_t n = 0; n < t_hi; ++n) {
     detail::TensorNode& node = nodes_[n];
@@ -597,31 +622,10 @@ TapeScope::~TapeScope() {
 Var::Var(double value) : leaf_(new detail::VarLeaf) { leaf_->value = value; }
 
 void Var::release() noexcept {
-  if (leaf_->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete leaf_;
-}
-
-Var& Var::operator=(const Var& o) noexcept {
-  if (this != &o) {
-    if (o.leaf_) o.leaf_->refs.fetch_add(1, std::memory_order_relaxed);
-    if (leaf_) release();
-    tape_ = o.tape_;
-    epoch_ = o.epoch_;
-    index_ = o.index_;
-    leaf_ = o.leaf_;
+  if (leaf_->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    detail::forget_leaf(leaf_);
+    delete leaf_;
   }
-  return *this;
-}
-
-Var& Var::operator=(Var&& o) noexcept {
-  if (this != &o) {
-    if (leaf_) release();
-    tape_ = o.tape_;
-    epoch_ = o.epoch_;
-    index_ = o.index_;
-    leaf_ = o.leaf_;
-    o.leaf_ = nullptr;
-  }
-  return *this;
 }
 
 namespace {
@@ -647,9 +651,6 @@ void Var::set_value(double v) {
   leaf_->value = v;
 }
 
-void Var::zero_grad() {
-  if (leaf_) leaf_->grad = 0.0;
-}
 
 Var& Var::register_hook(std::function<double(double)> fn) {
   if (leaf_)

@@ -4,8 +4,10 @@
 #include "autodiff/tensor.hpp"
 #include "autodiff/var.hpp"
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <initializer_list>
 #include <memory>
 #include <functional>
@@ -50,6 +52,8 @@ namespace detail {
 extern constinit thread_local Tape* current_tape;
 extern constinit thread_local bool grad_disabled;
 extern constinit thread_local bool anomaly_on;
+// Called when a scalar leaf dies: a live tape that registered it stops writing its grad back.
+void forget_leaf(VarLeaf* leaf) noexcept;
 [[noreturn]] void scalar_anomaly(ScalarOp op, double value, const Site& site);
 
 // A backward closure placed in the tape's arena: no heap allocation per node.
@@ -73,6 +77,48 @@ struct TensorNode {
   // Link from scalar nodes [link_scalar, link_scalar + link_count) to elements from link_flat of input 0 (item, unstack).
   std::uint32_t link_scalar = 0, link_count = 0;
   std::int64_t link_flat = 0;
+};
+
+// A growable array of trivially copyable values with an unchecked push, so a scalar op checks capacity once.
+template <class T>
+class Column {
+ public:
+  Column() = default;
+  Column(const Column&) = delete;
+  Column& operator=(const Column&) = delete;
+  ~Column() { std::free(begin_); }
+  std::size_t size() const { return static_cast<std::size_t>(end_ - begin_); }
+  bool empty() const { return end_ == begin_; }
+  T* data() { return begin_; }
+  const T* data() const { return begin_; }
+  T& operator[](std::size_t i) { return begin_[i]; }
+  const T& operator[](std::size_t i) const { return begin_[i]; }
+  void clear() { end_ = begin_; }
+  /// Makes room for n more elements.
+  void reserve_extra(std::size_t n) {
+    if (static_cast<std::size_t>(cap_ - end_) < n) [[unlikely]]
+      grow(n);
+  }
+  void push_unchecked(T v) { *end_++ = v; }
+  void push_back(T v) {
+    reserve_extra(1);
+    *end_++ = v;
+  }
+  std::size_t capacity_bytes() const { return static_cast<std::size_t>(cap_ - begin_) * sizeof(T); }
+
+ private:
+  void grow(std::size_t n) {
+    const std::size_t size = this->size(), want = std::max<std::size_t>(std::max<std::size_t>(2 * capacity(), 1024), size + n);
+    T* p = static_cast<T*>(std::realloc(begin_, want * sizeof(T)));
+    if (!p) throw std::bad_alloc();
+    begin_ = p;
+    end_ = p + size;
+    cap_ = p + want;
+  }
+  std::size_t capacity() const { return static_cast<std::size_t>(cap_ - begin_); }
+  T* begin_ = nullptr;
+  T* end_ = nullptr;
+  T* cap_ = nullptr;
 };
 
 // Tensor nodes in fixed-size chunks: references stay valid while the tape grows, and chunks are reused after clear().
@@ -184,19 +230,23 @@ class Tape {
     return Var(this, epoch_, i);
   }
   Var push(double value, ScalarOp op, const Site& site, std::uint32_t a, double da) {
-    pin_.push_back(a);
-    pd_.push_back(da);
+    pin_.reserve_extra(1);
+    pd_.reserve_extra(1);
+    pin_.push_unchecked(a);
+    pd_.push_unchecked(da);
     return push(value, op, site);
   }
   Var push(double value, ScalarOp op, const Site& site, std::uint32_t a, double da, std::uint32_t b, double db) {
-    pin_.push_back(a);
-    pin_.push_back(b);
-    pd_.push_back(da);
-    pd_.push_back(db);
+    pin_.reserve_extra(2);
+    pd_.reserve_extra(2);
+    pin_.push_unchecked(a);
+    pin_.push_unchecked(b);
+    pd_.push_unchecked(da);
+    pd_.push_unchecked(db);
     return push(value, op, site);
   }
   double scalar_value(std::uint32_t i) const { return values_[i]; }
-  double scalar_grad(std::uint32_t i) const { return i < grads_.size() ? grads_[i] : 0.0; }
+  double scalar_grad(std::uint32_t i) const { return i < grads_valid_ ? grads_[i] : 0.0; }
 
   // Tensor recording (used by make_op).
   template <class F>
@@ -253,6 +303,8 @@ class Tape {
     return register_leaf(leaf);
   }
   std::uint32_t register_leaf(detail::VarLeaf* leaf);
+  friend void detail::forget_leaf(detail::VarLeaf* leaf) noexcept;
+  void forget_scalar_leaf(std::uint32_t slot) noexcept;
   std::uint32_t tensor_slot(detail::TensorLeaf* leaf);
   std::uint32_t push_node(const char* op, Array value, std::span<const Tensor> inputs, std::uint32_t scalar_pos);
   void* arena_alloc(std::size_t bytes, std::size_t align);
@@ -267,12 +319,13 @@ class Tape {
 
   std::uint32_t epoch_;
   // Scalar nodes: value, end of partials (CSR), partial inputs and partial derivatives.
-  std::vector<double> values_;
-  std::vector<double> grads_;
-  std::vector<std::uint32_t> pend_;
-  std::vector<std::uint32_t> pin_;
-  std::vector<double> pd_;
-  std::vector<ScalarOp> sop_;
+  detail::Column<double> values_;
+  std::vector<double> grads_;  // sized to the largest tape seen; valid below grads_valid_
+  std::size_t grads_valid_ = 0;
+  detail::Column<std::uint32_t> pend_;
+  detail::Column<std::uint32_t> pin_;
+  detail::Column<double> pd_;
+  detail::Column<ScalarOp> sop_;
   std::vector<std::pair<detail::VarLeaf*, std::uint32_t>> scalar_leaves_;
   std::unordered_map<std::uint32_t, Site> scalar_sites_;
   std::unordered_map<std::uint32_t, std::vector<std::uint32_t>> scalar_feeds_;

@@ -34,8 +34,26 @@ class Var {
     if (leaf_) leaf_->refs.fetch_add(1, std::memory_order_relaxed);
   }
   Var(Var&& o) noexcept : tape_(o.tape_), epoch_(o.epoch_), index_(o.index_), leaf_(o.leaf_) { o.leaf_ = nullptr; }
-  Var& operator=(const Var& o) noexcept;
-  Var& operator=(Var&& o) noexcept;
+  Var& operator=(const Var& o) noexcept {
+    if (o.leaf_) o.leaf_->refs.fetch_add(1, std::memory_order_relaxed);
+    if (leaf_) release();
+    tape_ = o.tape_;
+    epoch_ = o.epoch_;
+    index_ = o.index_;
+    leaf_ = o.leaf_;
+    return *this;
+  }
+  Var& operator=(Var&& o) noexcept {
+    if (this != &o) {
+      if (leaf_) release();
+      tape_ = o.tape_;
+      epoch_ = o.epoch_;
+      index_ = o.index_;
+      leaf_ = o.leaf_;
+      o.leaf_ = nullptr;
+    }
+    return *this;
+  }
   ~Var() {
     if (leaf_) release();
   }
@@ -48,7 +66,9 @@ class Var {
   /// Sets a leaf's value (for optimizers). @throws std::logic_error on an op node.
   void set_value(double v);
   /// Resets a leaf's grad to 0.
-  void zero_grad();
+  void zero_grad() {
+    if (leaf_) leaf_->grad = 0.0;
+  }
   /// A user label shown by errors, DOT export and anomaly reports.
   Var& label(std::string name);
   std::string label() const;
