@@ -107,8 +107,10 @@ Tensor transpose(const Tensor& x, Site site = Site::current());
 
 // ---- shape (ops/shape_ops.cpp) --------------------------------------------------------------------
 
-/// forward: same data with another shape of equal numel (-1 infers one dimension).  backward: dx += reshape(grad, x.shape)
+/// forward: same data with another shape of equal numel.  backward: dx += reshape(grad, x.shape)
 Tensor reshape(const Tensor& x, const Shape& shape, Site site = Site::current());
+/// reshape(x, {3, -1}): as above, with one -1 inferred from the element count.
+Tensor reshape(const Tensor& x, std::initializer_list<std::int64_t> dims, Site site = Site::current());
 /// forward: rows x[indices[i]] along axis 0.  backward: dx += index_add_rows(grad, indices, x.shape[0])
 Tensor rows(const Tensor& x, const std::vector<std::int64_t>& indices, Site site = Site::current());
 /// forward: zeros [n, ...] with g's row i added at row indices[i].  backward: dg += rows(grad, indices)

@@ -17,12 +17,18 @@ Shape::Shape(std::span<const std::int64_t> dims) {
     if (d < 0) throw std::invalid_argument(fmt::format("Shape: negative dimension {}", d));
   std::copy(dims.begin(), dims.end(), dims_.begin());
   rank_ = static_cast<int>(dims.size());
+  recount();
 }
 
-std::int64_t Shape::numel() const {
-  std::int64_t n = 1;
-  for (int i = 0; i < rank_; ++i) n *= dims_[static_cast<std::size_t>(i)];
-  return n;
+void Shape::set(int axis, std::int64_t d) {
+  if (d < 0) throw std::invalid_argument(fmt::format("Shape: negative dimension {}", d));
+  dims_[static_cast<std::size_t>(axis)] = d;
+  recount();
+}
+
+void Shape::recount() {
+  numel_ = 1;
+  for (int i = 0; i < rank_; ++i) numel_ *= dims_[static_cast<std::size_t>(i)];
 }
 
 std::array<std::int64_t, Shape::max_rank> Shape::strides() const {

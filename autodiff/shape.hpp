@@ -21,8 +21,9 @@ class Shape {
 
   int rank() const { return rank_; }
   std::int64_t operator[](int axis) const { return dims_[static_cast<std::size_t>(axis)]; }
-  std::int64_t& operator[](int axis) { return dims_[static_cast<std::size_t>(axis)]; }
-  std::int64_t numel() const;
+  /// Sets one dimension. @throws std::invalid_argument when negative.
+  void set(int axis, std::int64_t d);
+  std::int64_t numel() const { return numel_; }
   const std::int64_t* begin() const { return dims_.data(); }
   const std::int64_t* end() const { return dims_.data() + rank_; }
   /// Row-major strides in elements.
@@ -32,8 +33,10 @@ class Shape {
   friend bool operator==(const Shape& a, const Shape& b);
 
  private:
+  void recount();
   std::array<std::int64_t, max_rank> dims_{};
   int rank_ = 0;
+  std::int64_t numel_ = 1;
 };
 
 /// NumPy broadcast of two shapes.

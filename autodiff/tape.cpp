@@ -482,12 +482,15 @@ void Tape::run(bool scalar_root, std::uint32_t root, const Tensor& seed, bool cr
     detail::TensorNode& node = nodes_[n];
     if (!node.leaf || !node.grad.defined()) continue;
     Array& lg = node.leaf->grad;
-    const Array& g = node.grad.value();
-    if (!lg.defined()) {
-      lg = g.clone();
-    } else {
-      add_inplace(lg, g);
+    if (lg.defined()) {
+      add_inplace(lg, node.grad.value());
+      continue;
     }
+    // First gradient since zero_grad: take the buffer when nothing else shares it, else copy.
+    const Tensor& g = node.grad;
+    const bool sole = g.is_leaf() && g.leaf()->refs.load() == 1 && g.leaf()->value.unique() && !create_graph;
+    lg = sole ? std::move(g.leaf()->value) : g.value().clone();
+    if (sole) node.grad = Tensor(lg);
   }
 }
 
@@ -782,7 +785,8 @@ Array& Tensor::leaf_grad() {
 }
 
 void Tensor::zero_grad() {
-  if (leaf_ && leaf_->grad.defined()) leaf_->grad.fill(0.0);
+  // Releases the buffer (PyTorch's set_to_none): grad() reads zeros and the next backward moves its result in.
+  if (leaf_) leaf_->grad = Array();
 }
 
 Tensor& Tensor::register_hook(std::function<Tensor(const Tensor&)> fn) {

@@ -70,6 +70,7 @@ class Tensor {
   /// A leaf's value and grad storage, for optimizers and loaders. @throws std::logic_error on an op node.
   Array& leaf_value();
   Array& leaf_grad();
+  /// Drops a leaf's grad (grad() then reads zeros); the next backward moves its result in without a copy.
   void zero_grad();
 
   /// Element at a flat row-major index, read as a differentiable scalar on the current tape.

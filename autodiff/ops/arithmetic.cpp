@@ -94,7 +94,8 @@ void add_inplace(Array& dst, const Array& src) {
   dispatch(dst.dtype(), [&]<class T>(T) {
     T* d = dst.data<T>();
     const T* s = src.data<T>();
-    for (std::int64_t i = 0; i < dst.numel(); ++i) d[i] += s[i];
+    const std::int64_t n = dst.numel();
+    for (std::int64_t i = 0; i < n; ++i) d[i] += s[i];
   });
 }
 

@@ -87,7 +87,14 @@ Tensor abs(const Tensor& x, Site site) {
 }
 
 Tensor pow(const Tensor& x, double p, Site site) {
-  return make_op("pow", detail::map(x.value(), [p](auto v) { return std::pow(v, static_cast<decltype(v)>(p)); }), {x},
+  // Integer and half powers get exact fast paths: pow(y - a, 2) is the seed's cost.
+  Array value = p == 2.0    ? detail::map(x.value(), [](auto v) { return v * v; })
+                : p == 1.0  ? x.value().clone()
+                : p == -1.0 ? detail::map(x.value(), [](auto v) { return decltype(v)(1) / v; })
+                : p == 3.0  ? detail::map(x.value(), [](auto v) { return v * v * v; })
+                : p == 0.5  ? detail::map(x.value(), [](auto v) { return std::sqrt(v); })
+                            : detail::map(x.value(), [p](auto v) { return std::pow(v, static_cast<decltype(v)>(p)); });
+  return make_op("pow", std::move(value), {x},
                  [x, p](const Tensor& grad, const Tensor&, BackwardContext& dx) {
                    if (p == 0.0) return;
                    if (p == 1.0) {

@@ -10,28 +10,38 @@
 namespace autodiff {
 
 Tensor reshape(const Tensor& x, const Shape& shape, Site site) {
-  Shape to = shape;
+  check_reshape("reshape", x.shape(), shape);
+  if (shape == x.shape()) return x;
+  return make_op("reshape", x.value().reshaped(shape), {x},
+                 [xs = x.shape()](const Tensor& grad, const Tensor&, BackwardContext& dx) { dx[0] += reshape(grad, xs); }, site);
+}
+
+Tensor reshape(const Tensor& x, std::initializer_list<std::int64_t> dims, Site site) {
+  std::vector<std::int64_t> d(dims);
   int infer = -1;
   std::int64_t known = 1;
-  for (int i = 0; i < to.rank(); ++i) {
-    if (to[i] == -1) {
-      if (infer >= 0) throw std::invalid_argument(fmt::format("reshape: more than one -1 in {}", shape.str()));
-      infer = i;
+  for (std::size_t i = 0; i < d.size(); ++i) {
+    if (d[i] == -1 && infer < 0) {
+      infer = static_cast<int>(i);
+    } else if (d[i] < 0) {
+      throw std::invalid_argument(fmt::format("reshape: bad dimension {} at axis {} (only one -1 may be inferred)", d[i], i));
     } else {
-      known *= to[i];
+      known *= d[i];
     }
   }
-  if (infer >= 0 && known > 0) to[infer] = x.numel() / known;
-  check_reshape("reshape", x.shape(), to);
-  if (to == x.shape()) return x;
-  return make_op("reshape", x.value().reshaped(to), {x},
-                 [xs = x.shape()](const Tensor& grad, const Tensor&, BackwardContext& dx) { dx[0] += reshape(grad, xs); }, site);
+  if (infer >= 0) {
+    if (known == 0 || x.numel() % known != 0)
+      throw std::invalid_argument(fmt::format("reshape: cannot infer -1 for {} elements from the other dimensions (product {})",
+                                              x.numel(), known));
+    d[static_cast<std::size_t>(infer)] = x.numel() / known;
+  }
+  return reshape(x, Shape(std::span<const std::int64_t>(d)), site);
 }
 
 namespace {
 Shape with_rows(const Shape& s, std::int64_t n) {
   Shape r = s;
-  r[0] = n;
+  r.set(0, n);
   return r;
 }
 }  // namespace
