@@ -67,6 +67,8 @@ class Tensor {
   /// Leaf: accumulated grad (zeros before any backward). Op node: grad from the latest backward on its tape, as a
   /// Tensor that is itself differentiable when that backward ran with create_graph.
   Tensor grad() const;
+  /// True when a leaf holds a gradient (since construction or its last zero_grad).
+  bool has_grad() const { return leaf_ && leaf_->grad.defined(); }
   /// A leaf's value and grad storage, for optimizers and loaders. @throws std::logic_error on an op node.
   Array& leaf_value();
   Array& leaf_grad();

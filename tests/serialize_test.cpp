@@ -1,0 +1,275 @@
+// Checkpoint files: exact round trips, every bad-file error once, and the write-then-rename property.
+#define BOOST_TEST_MODULE serialize_test
+#include <boost/test/unit_test.hpp>
+
+#include "autodiff/autodiff.hpp"
+#include "nn/linear.hpp"
+#include "nn/mlp.hpp"
+#include "nn/module.hpp"
+#include "nn/serialize.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace fs = std::filesystem;
+using autodiff::Array;
+using autodiff::Dtype;
+using autodiff::Shape;
+
+namespace {
+
+template <class E, class F>
+bool throws_with(F&& f, std::initializer_list<std::string> words) {
+  try {
+    f();
+  } catch (const E& e) {
+    const std::string what = e.what();
+    for (const auto& w : words)
+      if (what.find(w) == std::string::npos) {
+        BOOST_TEST_MESSAGE("message '" << what << "' lacks '" << w << "'");
+        return false;
+      }
+    BOOST_TEST_MESSAGE("ok: " << what);
+    return true;
+  }
+  return false;
+}
+
+/// A fresh empty directory per test, removed at the end.
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    path = fs::temp_directory_path() / ("nn_serialize_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter()++));
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  static int& counter() {
+    static int c = 0;
+    return c;
+  }
+};
+
+std::vector<std::uint8_t> read_bytes(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+void write_bytes(const fs::path& p, const std::vector<std::uint8_t>& b) {
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  out.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
+}
+
+Array filled(const Shape& s, Dtype dtype, std::mt19937_64& gen) {
+  Array a(s, dtype);
+  for (std::int64_t i = 0; i < a.numel(); ++i) a.set(i, static_cast<double>(static_cast<std::int64_t>(gen())) * 0x1.0p-61);
+  return a;
+}
+
+bool same_bits(const Array& a, const Array& b) {
+  if (!(a.shape() == b.shape()) || a.dtype() != b.dtype()) return false;
+  return autodiff::dispatch(a.dtype(), [&]<class T>(T) {
+    return a.numel() == 0 || std::memcmp(a.data<T>(), b.data<T>(), static_cast<std::size_t>(a.numel()) * sizeof(T)) == 0;
+  });
+}
+
+std::uint32_t le32(const std::vector<std::uint8_t>& b, std::size_t at) {
+  return b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (static_cast<std::uint32_t>(b[at + 3]) << 24);
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(round_trip_is_exact_for_f32_and_f64) {
+  TempDir dir;
+  std::mt19937_64 gen(1);
+  const std::vector<std::pair<std::string, Array>> arrays = {
+      {"a.f32", filled(Shape{3, 4}, Dtype::f32, gen)}, {"b.f64", filled(Shape{2, 3, 5}, Dtype::f64, gen)},
+      {"scalar", filled(Shape{}, Dtype::f64, gen)},    {"empty", filled(Shape{0, 7}, Dtype::f32, gen)},
+      {"", filled(Shape{1}, Dtype::f32, gen)},         {"subnormal and -0", Array::full(Shape{2}, -0.0, Dtype::f64)}};
+  const_cast<Array&>(arrays[5].second).set(1, 4.9e-324);
+  const fs::path file = dir.path / "arrays.adnn";
+  nn::save_arrays(file, arrays);
+  const auto back = nn::load_arrays(file);
+  BOOST_REQUIRE(back.size() == arrays.size());
+  for (std::size_t i = 0; i < arrays.size(); ++i) {
+    BOOST_TEST(back[i].first == arrays[i].first);
+    BOOST_TEST(same_bits(back[i].second, arrays[i].second), "entry " << i);
+  }
+  // The documented layout: magic, version 1, count, then the first entry's name length and name.
+  const auto bytes = read_bytes(file);
+  BOOST_TEST(std::string(bytes.begin(), bytes.begin() + 4) == "ADNN");
+  BOOST_TEST(le32(bytes, 4) == 1u);
+  BOOST_TEST(le32(bytes, 8) == 6u);
+  BOOST_TEST(le32(bytes, 12) == 5u);
+  BOOST_TEST(std::string(bytes.begin() + 16, bytes.begin() + 21) == "a.f32");
+  BOOST_TEST(bytes[21] == 0);  // dtype f32
+  BOOST_TEST(bytes[22] == 2);  // rank
+  const std::size_t expected_size = 12 + (4 + 5 + 2 + 16 + 48) + (4 + 5 + 2 + 24 + 240) + (4 + 6 + 2 + 8) + (4 + 5 + 2 + 16) +
+                                    (4 + 0 + 2 + 8 + 4) + (4 + 16 + 2 + 8 + 16) + 4;
+  BOOST_TEST(bytes.size() == expected_size);
+}
+
+BOOST_AUTO_TEST_CASE(module_round_trip) {
+  TempDir dir;
+  for (const Dtype dtype : {Dtype::f32, Dtype::f64}) {
+    std::mt19937_64 g1(1), g2(2);
+    nn::MLP a({3, 5, 2}, g1, nn::Activation::sigmoid, nn::Activation::sigmoid, nn::Init::normal, dtype);
+    nn::MLP b({3, 5, 2}, g2, nn::Activation::sigmoid, nn::Activation::sigmoid, nn::Init::normal, dtype);
+    const auto held = b.parameters();  // handles held elsewhere (an optimizer) see the loaded values
+    const fs::path file = dir.path / "model.adnn";
+    nn::save(a, file);
+    nn::load(b, file);
+    const auto pa = a.named_parameters(), pb = b.named_parameters();
+    for (std::size_t i = 0; i < pa.size(); ++i) {
+      BOOST_TEST(same_bits(pa[i].second.value(), pb[i].second.value()), pa[i].first);
+      BOOST_TEST(same_bits(pa[i].second.value(), held[i].value()), pa[i].first);
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(bad_files) {
+  TempDir dir;
+  std::mt19937_64 gen(3);
+  nn::MLP model({2, 3, 1}, gen);
+  const fs::path good = dir.path / "good.adnn";
+  nn::save(model, good);
+  const auto bytes = read_bytes(good);
+  using E = std::invalid_argument;
+  const fs::path bad = dir.path / "bad.adnn";
+
+  BOOST_CHECK(throws_with<E>([&] { nn::load(model, dir.path / "missing.adnn"); }, {"missing.adnn", "does not exist"}));
+  BOOST_CHECK(throws_with<E>([&] { nn::load_arrays(dir.path); }, {dir.path.string(), "directory"}));
+
+  auto b = bytes;
+  std::memcpy(b.data(), "PK\x03\x04", 4);
+  write_bytes(bad, b);
+  BOOST_CHECK(throws_with<E>([&] { nn::load(model, bad); }, {"bad.adnn", "wrong magic", "expected \"ADNN\"", "found \"PK\\x03\\x04\""}));
+
+  b = bytes;
+  b[4] = 2;
+  write_bytes(bad, b);
+  BOOST_CHECK(throws_with<E>([&] { nn::load(model, bad); }, {"bad.adnn", "unsupported version 2 (expected 1)"}));
+
+  // Truncated: empty, inside the magic, inside the header, inside a name, inside the dims, inside the data, inside
+  // the checksum, and the checksum missing entirely.
+  for (const std::size_t keep : {std::size_t{0}, std::size_t{3}, std::size_t{10}, std::size_t{14}, std::size_t{20},
+                                  std::size_t{40}, std::size_t{60}, bytes.size() - 2, bytes.size() - 4}) {
+    BOOST_TEST_CONTEXT("truncated to " << keep << " of " << bytes.size() << " bytes") {
+      write_bytes(bad, std::vector<std::uint8_t>(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(keep)));
+      BOOST_CHECK(throws_with<E>([&] { nn::load(model, bad); }, {"bad.adnn", "truncated"}));
+    }
+  }
+
+  // One flipped bit in a weight: the structure still parses, so only the checksum can tell.
+  b = bytes;
+  b[bytes.size() - 6] ^= 0x10;
+  write_bytes(bad, b);
+  BOOST_CHECK(throws_with<E>([&] { nn::load(model, bad); }, {"bad.adnn", "checksum mismatch", "corrupt"}));
+  b = bytes;
+  b[bytes.size() - 1] ^= 0x01;  // in the stored checksum itself
+  write_bytes(bad, b);
+  BOOST_CHECK(throws_with<E>([&] { nn::load(model, bad); }, {"bad.adnn", "checksum mismatch"}));
+
+  b = bytes;
+  b.insert(b.end() - 4, {1, 2, 3});
+  write_bytes(bad, b);
+  BOOST_CHECK(throws_with<E>([&] { nn::load(model, bad); }, {"bad.adnn", "3 unexpected bytes"}));
+
+  b = bytes;
+  b[12 + 4 + 15] = 7;  // dtype code of the first entry ("layers.0.weight" has 15 characters)
+  write_bytes(bad, b);
+  BOOST_CHECK(throws_with<E>([&] { nn::load(model, bad); }, {"bad.adnn", "dtype code 7"}));
+
+  // Garbage lengths are bounded by the file size: nothing is allocated from them.
+  b = bytes;
+  b[8] = b[9] = b[10] = b[11] = 0xff;  // entry count 2^32 - 1
+  write_bytes(bad, b);
+  BOOST_CHECK(throws_with<E>([&] { nn::load(model, bad); }, {"bad.adnn", "truncated", "4294967295 entries"}));
+  b = bytes;
+  b[12] = b[13] = b[14] = b[15] = 0xff;  // name length 2^32 - 1
+  write_bytes(bad, b);
+  BOOST_CHECK(throws_with<E>([&] { nn::load(model, bad); }, {"bad.adnn", "truncated", "name"}));
+  b = bytes;
+  for (std::size_t i = 0; i < 8; ++i) b[12 + 4 + 15 + 2 + i] = i == 7 ? 0x3f : 0xff;  // first dim 2^62 - 1
+  write_bytes(bad, b);
+  BOOST_CHECK(throws_with<E>([&] { nn::load(model, bad); }, {"bad.adnn", "truncated", "layers.0.weight"}));
+}
+
+BOOST_AUTO_TEST_CASE(loading_into_a_different_model) {
+  TempDir dir;
+  std::mt19937_64 gen(4);
+  nn::MLP saved({2, 3, 1}, gen);
+  const fs::path file = dir.path / "m.adnn";
+  nn::save(saved, file);
+  using E = std::invalid_argument;
+
+  nn::MLP wider({2, 4, 1}, gen);
+  const auto before = wider.layer(2).weight().to_vector();
+  BOOST_CHECK(throws_with<E>([&] { nn::load(wider, file); },
+                             {"m.adnn", "'layers.0.weight' shape differs", "expected [2,4]", "found [2,3]"}));
+  BOOST_TEST(wider.layer(2).weight().to_vector() == before, boost::test_tools::per_element());  // nothing changed
+
+  nn::MLP deeper({2, 3, 3, 1}, gen);
+  BOOST_CHECK(throws_with<E>([&] { nn::load(deeper, file); }, {"m.adnn", "parameter count differs", "expected 6, found 4"}));
+
+  nn::MLP doubles({2, 3, 1}, gen, nn::Activation::sigmoid, nn::Activation::sigmoid, nn::Init::uniform, Dtype::f64);
+  BOOST_CHECK(throws_with<E>([&] { nn::load(doubles, file); }, {"m.adnn", "dtype differs", "expected float64", "found float32"}));
+
+  struct Renamed : nn::Module {
+    std::unique_ptr<nn::Linear> a, b;
+    explicit Renamed(std::mt19937_64& g) : a(std::make_unique<nn::Linear>(2, 3, g)), b(std::make_unique<nn::Linear>(3, 1, g)) {
+      register_module("first", a.get());
+      register_module("second", b.get());
+    }
+  } renamed(gen);
+  BOOST_CHECK(throws_with<E>([&] { nn::load(renamed, file); },
+                             {"m.adnn", "name differs", "expected 'first.weight'", "found 'layers.0.weight'"}));
+}
+
+BOOST_AUTO_TEST_CASE(save_writes_a_temporary_then_renames) {
+  TempDir dir;
+  std::mt19937_64 gen(5);
+  nn::MLP a({2, 3, 1}, gen), b({2, 3, 1}, gen);
+  const fs::path file = dir.path / "ckpt.adnn";
+  const fs::path tmp = dir.path / "ckpt.adnn.tmp";
+  nn::save(a, file);
+  BOOST_TEST(fs::exists(file));
+  BOOST_TEST(!fs::exists(tmp));
+
+  // Replacing: the old file's inode lives on for a reader that opened it, and the name now points at a new inode.
+  struct stat before {}, after {};
+  BOOST_REQUIRE(::stat(file.c_str(), &before) == 0);
+  std::ifstream reader(file, std::ios::binary);
+  nn::save(b, file);
+  BOOST_REQUIRE(::stat(file.c_str(), &after) == 0);
+  BOOST_TEST(before.st_ino != after.st_ino);
+  const std::vector<std::uint8_t> old_bytes{std::istreambuf_iterator<char>(reader), std::istreambuf_iterator<char>()};
+  BOOST_TEST(old_bytes.size() == fs::file_size(file));
+  nn::MLP c({2, 3, 1}, gen);
+  nn::load(c, file);
+  BOOST_TEST(c.layer(1).weight().to_vector() == b.layer(1).weight().to_vector(), boost::test_tools::per_element());
+  BOOST_TEST(!fs::exists(tmp));
+
+  // When the temporary cannot be written, the save fails and the existing good file survives untouched.
+  const auto good = read_bytes(file);
+  fs::create_directory(tmp);  // makes opening "<file>.tmp" for writing fail
+  BOOST_CHECK(throws_with<std::invalid_argument>([&] { nn::save(a, file); }, {"ckpt.adnn", "cannot open", "ckpt.adnn.tmp"}));
+  BOOST_TEST(read_bytes(file) == good, boost::test_tools::per_element());
+  fs::remove(tmp);
+
+  // A directory that does not exist.
+  BOOST_CHECK(throws_with<std::invalid_argument>([&] { nn::save(a, dir.path / "no" / "such.adnn"); }, {"such.adnn", "cannot open"}));
+}
