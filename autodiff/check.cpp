@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace autodiff {
@@ -17,6 +18,19 @@ void check_same_dtype(std::string_view op, const Tensor& a, const Tensor& b) {
   if (a.dtype() != b.dtype())
     throw std::invalid_argument(fmt::format("{}: dtypes differ (lhs {} {}, rhs {} {})", op, describe(a),
                                             dtype_name(a.dtype()), describe(b), dtype_name(b.dtype())));
+}
+
+void check_binary(std::string_view op, const Tensor& a, const Tensor& b) {
+  check_same_dtype(op, a, b);
+  const Shape &sa = a.shape(), &sb = b.shape();
+  const int r = std::max(sa.rank(), sb.rank());
+  for (int i = 0; i < r; ++i) {
+    const int ia = sa.rank() - r + i, ib = sb.rank() - r + i;
+    const std::int64_t da = ia >= 0 ? sa[ia] : 1, db = ib >= 0 ? sb[ib] : 1;
+    if (da != db && da != 1 && db != 1)
+      throw std::invalid_argument(fmt::format("{}: shapes do not broadcast (lhs {}, rhs {}; axis {} is {} vs {})", op,
+                                              describe(a), describe(b), i, da, db));
+  }
 }
 
 void check_same_shape(std::string_view op, std::string_view what, const Shape& got, const Shape& want) {
@@ -51,9 +65,9 @@ void check_index(std::string_view op, std::int64_t index, std::int64_t size) {
     throw std::invalid_argument(fmt::format("{}: index {} out of range [0, {})", op, index, size));
 }
 
-void check_reshape(std::string_view op, const Shape& from, const Shape& to) {
+void check_reshape(std::string_view op, const Tensor& from, const Shape& to) {
   if (from.numel() != to.numel())
-    throw std::invalid_argument(fmt::format("{}: element counts differ (from {} with {}, to {} with {})", op, from.str(),
+    throw std::invalid_argument(fmt::format("{}: element counts differ (from {} with {}, to {} with {})", op, describe(from),
                                             from.numel(), to.str(), to.numel()));
 }
 

@@ -14,12 +14,14 @@ namespace autodiff {
 std::string describe(const Tensor& t);
 
 void check_same_dtype(std::string_view op, const Tensor& a, const Tensor& b);
+/// Same dtype and NumPy-broadcastable shapes (the message names user labels).
+void check_binary(std::string_view op, const Tensor& a, const Tensor& b);
 void check_same_shape(std::string_view op, std::string_view what, const Shape& got, const Shape& want);
 void check_rank(std::string_view op, std::string_view what, const Tensor& t, int rank);
 /// Normalises a possibly negative axis. @throws std::invalid_argument when out of range.
 int check_axis(std::string_view op, int axis, int rank);
 void check_matmul(std::string_view op, const Tensor& a, const Tensor& b, bool ta, bool tb);
 void check_index(std::string_view op, std::int64_t index, std::int64_t size);
-void check_reshape(std::string_view op, const Shape& from, const Shape& to);
+void check_reshape(std::string_view op, const Tensor& from, const Shape& to);
 
 }  // namespace autodiff

@@ -12,7 +12,7 @@ struct DotOptions {
   bool values = true;     ///< show scalar values (and tensors with at most `max_elements` elements)
   bool grads = true;      ///< show gradients from the latest backward
   int max_elements = 4;
-  std::string title;
+  std::string title = {};
 };
 
 /// DOT text of every node that `root` depends on. Leaves are boxes (parameters blue, scalar leaves yellow,

@@ -89,6 +89,8 @@ void Tape::clear() {
     if (n.backward.destroy) n.backward.destroy(n.backward.self);
     if (n.leaf && n.leaf->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) detail::free_tensor_leaf(n.leaf);
   }
+  for (auto& [leaf, slot] : scalar_leaves_)
+    if (--leaf->pins == 0 && leaf->refs.load(std::memory_order_acquire) == 0) delete leaf;
   nodes_.clear();
   inputs_.clear();
   values_.clear();
@@ -122,31 +124,13 @@ std::uint32_t Tape::register_leaf(detail::VarLeaf* leaf) {
   pend_.push_back(static_cast<std::uint32_t>(pin_.size()));
   sop_.push_back(ScalarOp::leaf);
   if (!leaf->hooks.empty()) scalar_hooks_[slot] = leaf->hooks;
-  // Not pinned by a reference count (that costs two atomics per leaf and step): a dying leaf calls forget_leaf.
+  // Pinned by a plain per-tape count, not the atomic reference count (two atomics per leaf and step were a
+  // measurable share of the scalar benchmark); a leaf whose handles all died is freed by the last tape to clear.
+  ++leaf->pins;
   scalar_leaves_.emplace_back(leaf, slot);
   leaf->reg.store((std::uint64_t{epoch_} << 32) | slot, std::memory_order_relaxed);
   return slot;
 }
-
-void Tape::forget_scalar_leaf(std::uint32_t slot) noexcept {
-  auto it = std::lower_bound(scalar_leaves_.begin(), scalar_leaves_.end(), slot,
-                             [](const auto& p, std::uint32_t v) { return p.second < v; });
-  if (it != scalar_leaves_.end() && it->second == slot) it->first = nullptr;
-}
-
-namespace detail {
-void forget_leaf(VarLeaf* leaf) noexcept {
-  const std::uint64_t r = leaf->reg.load(std::memory_order_relaxed);
-  if (r == 0) return;
-  const auto epoch = static_cast<std::uint32_t>(r >> 32), slot = static_cast<std::uint32_t>(r);
-  Tape* cur = current_tape;
-  if (cur && cur->epoch_ == epoch) return cur->forget_scalar_leaf(slot);
-  if (registry_gone) return;
-  std::lock_guard lock(registry_mutex());
-  for (const Tape* t : registry())
-    if (t->epoch_ == epoch) return const_cast<Tape*>(t)->forget_scalar_leaf(slot);
-}
-}  // namespace detail
 
 const detail::VarLeaf* Tape::scalar_leaf(std::uint32_t i) const {
   auto it = std::lower_bound(scalar_leaves_.begin(), scalar_leaves_.end(), i,
@@ -296,6 +280,7 @@ bool all_finite(const Array& a) {
 
 std::string Tape::describe_node(std::uint32_t i) const {
   const detail::TensorNode& n = nodes_[i];
+  if (n.leaf) return fmt::format("leaf{} {}", n.leaf->label.empty() ? "" : fmt::format(" '{}'", n.leaf->label), n.value.shape().str());
   std::string shapes;
   for (std::uint32_t k = 0; k < n.num_inputs; ++k) {
     if (k) shapes += ", ";
@@ -476,7 +461,7 @@ void Tape::run(bool scalar_root, std::uint32_t root, const Tensor& seed, bool cr
   if (!to_leaves) return;
   for (auto& [leaf, slot] : scalar_leaves_) {
     if (slot >= s_hi) break;
-    if (leaf) leaf->grad += grads_[slot];
+    leaf->grad += grads_[slot];
   }
   for (std::uint32_t n = 0; n < t_hi; ++n) {
     detail::TensorNode& node = nodes_[n];
@@ -555,27 +540,23 @@ std::vector<Tensor> Tape::gradient(const Tensor& root, const std::vector<Tensor>
                                    const Tensor& seed) {
   if (!root.tape_) throw std::logic_error("gradient: root has no recorded history (a leaf or a constant)");
   if (!owns(root.tape_, root.epoch_)) detail::throw_bad_operand(this, root.tape_, root.epoch_, "gradient");
-  constexpr std::uint32_t unused = 0xffffffffu;
-  std::vector<std::uint32_t> idx;
-  for (const Tensor& in : inputs) {
-    if (in.leaf_) {
-      const std::uint64_t r = in.leaf_->reg.load();
-      idx.push_back((r >> 32) == epoch_ ? static_cast<std::uint32_t>(r) : unused);  // unused inputs get zeros
-    } else {
-      if (!owns(in.tape_, in.epoch_)) detail::throw_bad_operand(this, in.tape_, in.epoch_, "gradient");
-      idx.push_back(in.index_);
-    }
-  }
+  for (const Tensor& in : inputs)
+    if (!in.leaf_ && !owns(in.tape_, in.epoch_)) detail::throw_bad_operand(this, in.tape_, in.epoch_, "gradient");
   run(false, root.index_, seed_for(root, seed), create_graph, false);
   std::vector<Tensor> out;
-  for (std::size_t k = 0; k < idx.size(); ++k) {
-    const std::uint32_t i = idx[k];
-    if (i == unused || i > root.index_) {
-      out.push_back(Tensor(Array::zeros(inputs[k].shape(), inputs[k].dtype())));
-      continue;
+  for (const Tensor& in : inputs) {
+    Tensor g;
+    if (in.leaf_) {
+      // A leaf may hold several slots on this tape (it was used again after an inner scope re-registered it).
+      for (std::uint32_t k = 0; k <= root.index_; ++k) {
+        const detail::TensorNode& n = nodes_[k];
+        if (n.leaf != in.leaf_ || !n.grad.defined()) continue;
+        g = g.defined() ? add(g, n.grad) : n.grad;
+      }
+    } else if (in.index_ <= root.index_) {
+      g = nodes_[in.index_].grad;
     }
-    const Tensor& g = nodes_[i].grad;
-    out.push_back(g.defined() ? g : Tensor(Array::zeros(nodes_[i].value.shape(), nodes_[i].value.dtype())));
+    out.push_back(g.defined() ? g : Tensor(Array::zeros(in.shape(), in.dtype())));
   }
   return out;
 }
@@ -625,10 +606,8 @@ TapeScope::~TapeScope() {
 Var::Var(double value) : leaf_(new detail::VarLeaf) { leaf_->value = value; }
 
 void Var::release() noexcept {
-  if (leaf_->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-    detail::forget_leaf(leaf_);
-    delete leaf_;
-  }
+  // A leaf still registered on a tape (pins > 0) is freed by that tape's clear().
+  if (leaf_->refs.fetch_sub(1, std::memory_order_acq_rel) == 1 && leaf_->pins == 0) delete leaf_;
 }
 
 namespace {

@@ -52,8 +52,6 @@ namespace detail {
 extern constinit thread_local Tape* current_tape;
 extern constinit thread_local bool grad_disabled;
 extern constinit thread_local bool anomaly_on;
-// Called when a scalar leaf dies: a live tape that registered it stops writing its grad back.
-void forget_leaf(VarLeaf* leaf) noexcept;
 [[noreturn]] void scalar_anomaly(ScalarOp op, double value, const Site& site);
 
 // A backward closure placed in the tape's arena: no heap allocation per node.
@@ -303,8 +301,6 @@ class Tape {
     return register_leaf(leaf);
   }
   std::uint32_t register_leaf(detail::VarLeaf* leaf);
-  friend void detail::forget_leaf(detail::VarLeaf* leaf) noexcept;
-  void forget_scalar_leaf(std::uint32_t slot) noexcept;
   std::uint32_t tensor_slot(detail::TensorLeaf* leaf);
   std::uint32_t push_node(const char* op, Array value, std::span<const Tensor> inputs, std::uint32_t scalar_pos);
   void* arena_alloc(std::size_t bytes, std::size_t align);

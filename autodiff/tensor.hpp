@@ -64,7 +64,8 @@ class Tensor {
   std::int64_t numel() const { return value().numel(); }
   int rank() const { return value().rank(); }
 
-  /// Leaf: accumulated grad (zeros before any backward). Op node: grad from the latest backward on its tape, as a
+  /// Leaf: accumulated grad (zeros before any backward). Op node: grad from the latest backward on its tape that
+  /// walked it (zeros if none did), as a
   /// Tensor that is itself differentiable when that backward ran with create_graph.
   Tensor grad() const;
   /// True when a leaf holds a gradient (since construction or its last zero_grad).

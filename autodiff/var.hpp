@@ -19,6 +19,7 @@ struct VarLeaf {
   double grad = 0.0;
   // (tape epoch << 32 | slot) of its latest registration; one atomic word so a leaf read by two tapes stays consistent.
   std::atomic<std::uint64_t> reg{0};
+  std::uint32_t pins = 0;  // registrations on tapes not yet cleared (tapes are used by one thread at a time)
   std::string label;
   std::vector<std::function<double(double)>> hooks;
 };
@@ -60,7 +61,7 @@ class Var {
 
   /// @throws std::logic_error if the node's tape was cleared.
   double value() const;
-  /// Leaf: accumulated grad. Op node: its grad from the latest backward on its tape (0 if not reached).
+  /// Leaf: accumulated grad. Op node: its grad from the latest backward on its tape that walked it (0 if none did).
   double grad() const;
   bool is_leaf() const { return leaf_ != nullptr; }
   /// Sets a leaf's value (for optimizers). @throws std::logic_error on an op node.

@@ -12,7 +12,7 @@ namespace autodiff {
 Tensor scalar(double v, Dtype dtype) { return Tensor(Array::full(Shape{}, v, dtype)); }
 
 Tensor add(const Tensor& a, const Tensor& b, Site site) {
-  check_same_dtype("add", a, b);
+  check_binary("add", a, b);
   return make_op("add", detail::zip("add", a.value(), b.value(), [](auto x, auto y) { return x + y; }), {a, b},
                  [](const Tensor& grad, const Tensor&, BackwardContext& dx) {
                    dx[0] += grad;
@@ -21,7 +21,7 @@ Tensor add(const Tensor& a, const Tensor& b, Site site) {
 }
 
 Tensor mul(const Tensor& a, const Tensor& b, Site site) {
-  check_same_dtype("mul", a, b);
+  check_binary("mul", a, b);
   return make_op("mul", detail::zip("mul", a.value(), b.value(), [](auto x, auto y) { return x * y; }), {a, b},
                  [a, b](const Tensor& grad, const Tensor&, BackwardContext& dx) {
                    if (dx[0].wanted()) dx[0] += grad * b;

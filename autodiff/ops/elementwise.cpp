@@ -63,7 +63,7 @@ Tensor sigmoid(const Tensor& x, Site site) {
 }
 
 Tensor sigmoid_backward(const Tensor& g, const Tensor& y, Site site) {
-  check_same_dtype("sigmoid_backward", g, y);
+  check_binary("sigmoid_backward", g, y);
   return make_op("sigmoid_backward",
                  detail::zip("sigmoid_backward", g.value(), y.value(), [](auto gv, auto yv) { return gv * yv * (1 - yv); }),
                  {g, y}, [g, y](const Tensor& grad, const Tensor&, BackwardContext& dx) {
@@ -106,16 +106,17 @@ Tensor pow(const Tensor& x, double p, Site site) {
 }
 
 Tensor pow(const Tensor& x, const Tensor& y, Site site) {
-  check_same_dtype("pow", x, y);
+  check_binary("pow", x, y);
   return make_op("pow", detail::zip("pow", x.value(), y.value(), [](auto a, auto b) { return std::pow(a, b); }), {x, y},
                  [x, y](const Tensor& grad, const Tensor& result, BackwardContext& dx) {
                    if (dx[0].wanted()) dx[0] += grad * y * pow(x, y - 1.0);
-                   if (dx[1].wanted()) dx[1] += grad * result * log(x);
+                   // log(0) = -inf would give 0 * -inf = NaN where the result is 0; use log(1) = 0 there instead.
+                   if (dx[1].wanted()) dx[1] += grad * result * log(x + mask(x, [](auto v) { return v == 0 ? 1.0 : 0.0; }));
                  }, site);
 }
 
 Tensor minimum(const Tensor& a, const Tensor& b, Site site) {
-  check_same_dtype("minimum", a, b);
+  check_binary("minimum", a, b);
   return make_op("minimum", detail::zip("minimum", a.value(), b.value(), [](auto x, auto y) { return x <= y ? x : y; }),
                  {a, b}, [a, b](const Tensor& grad, const Tensor&, BackwardContext& dx) {
                    if (dx[0].wanted()) dx[0] += grad * mask(a, b, [](auto x, auto y) { return x <= y; });
@@ -124,7 +125,7 @@ Tensor minimum(const Tensor& a, const Tensor& b, Site site) {
 }
 
 Tensor maximum(const Tensor& a, const Tensor& b, Site site) {
-  check_same_dtype("maximum", a, b);
+  check_binary("maximum", a, b);
   return make_op("maximum", detail::zip("maximum", a.value(), b.value(), [](auto x, auto y) { return x >= y ? x : y; }),
                  {a, b}, [a, b](const Tensor& grad, const Tensor&, BackwardContext& dx) {
                    if (dx[0].wanted()) dx[0] += grad * mask(a, b, [](auto x, auto y) { return x >= y; });

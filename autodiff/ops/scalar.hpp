@@ -11,6 +11,10 @@ namespace detail {
 // f returns the value and writes d(value)/dx.
 template <class F>
 Var unary(const Var& x, ScalarOp op, const Site& site, F f) {
+  if (grad_disabled) [[unlikely]] {  // NoGrad: a constant, nothing recorded
+    double d;
+    return Var(f(x.value(), d));
+  }
   Tape& t = Tape::current();
   const std::uint32_t i = t.slot(x, op);
   double d;
@@ -20,18 +24,24 @@ Var unary(const Var& x, ScalarOp op, const Site& site, F f) {
 
 /// forward: a + b.  backward: da += grad, db += grad
 inline Var add(const Var& a, const Var& b, const Site& site) {
+  if (grad_disabled) [[unlikely]]
+    return Var(a.value() + b.value());
   Tape& t = Tape::current();
   const std::uint32_t i = t.slot(a, ScalarOp::add), j = t.slot(b, ScalarOp::add);
   return t.push(t.scalar_value(i) + t.scalar_value(j), ScalarOp::add, site, i, 1.0, j, 1.0);
 }
 /// forward: a - b.  backward: da += grad, db -= grad
 inline Var sub(const Var& a, const Var& b, const Site& site) {
+  if (grad_disabled) [[unlikely]]
+    return Var(a.value() - b.value());
   Tape& t = Tape::current();
   const std::uint32_t i = t.slot(a, ScalarOp::sub), j = t.slot(b, ScalarOp::sub);
   return t.push(t.scalar_value(i) - t.scalar_value(j), ScalarOp::sub, site, i, 1.0, j, -1.0);
 }
 /// forward: a * b.  backward: da += grad * b, db += grad * a
 inline Var mul(const Var& a, const Var& b, const Site& site) {
+  if (grad_disabled) [[unlikely]]
+    return Var(a.value() * b.value());
   Tape& t = Tape::current();
   const std::uint32_t i = t.slot(a, ScalarOp::mul), j = t.slot(b, ScalarOp::mul);
   const double va = t.scalar_value(i), vb = t.scalar_value(j);
@@ -39,6 +49,8 @@ inline Var mul(const Var& a, const Var& b, const Site& site) {
 }
 /// forward: a / b.  backward: da += grad / b, db -= grad * a / b^2
 inline Var div(const Var& a, const Var& b, const Site& site) {
+  if (grad_disabled) [[unlikely]]
+    return Var(a.value() / b.value());
   Tape& t = Tape::current();
   const std::uint32_t i = t.slot(a, ScalarOp::div), j = t.slot(b, ScalarOp::div);
   const double va = t.scalar_value(i), vb = t.scalar_value(j), r = va / vb;
@@ -46,24 +58,32 @@ inline Var div(const Var& a, const Var& b, const Site& site) {
 }
 /// forward: a + c.  backward: da += grad
 inline Var add(const Var& a, double c, const Site& site) {
+  if (grad_disabled) [[unlikely]]
+    return Var(a.value() + c);
   Tape& t = Tape::current();
   const std::uint32_t i = t.slot(a, ScalarOp::add);
   return t.push(t.scalar_value(i) + c, ScalarOp::add, site, i, 1.0);
 }
 /// forward: c - b.  backward: db -= grad
 inline Var rsub(double c, const Var& b, const Site& site) {
+  if (grad_disabled) [[unlikely]]
+    return Var(c - b.value());
   Tape& t = Tape::current();
   const std::uint32_t i = t.slot(b, ScalarOp::sub);
   return t.push(c - t.scalar_value(i), ScalarOp::sub, site, i, -1.0);
 }
 /// forward: a * c.  backward: da += grad * c
 inline Var mul(const Var& a, double c, const Site& site) {
+  if (grad_disabled) [[unlikely]]
+    return Var(a.value() * c);
   Tape& t = Tape::current();
   const std::uint32_t i = t.slot(a, ScalarOp::mul);
   return t.push(t.scalar_value(i) * c, ScalarOp::mul, site, i, c);
 }
 /// forward: c / b.  backward: db -= grad * c / b^2
 inline Var rdiv(double c, const Var& b, const Site& site) {
+  if (grad_disabled) [[unlikely]]
+    return Var(c / b.value());
   Tape& t = Tape::current();
   const std::uint32_t i = t.slot(b, ScalarOp::div);
   const double vb = t.scalar_value(i), r = c / vb;
@@ -172,6 +192,8 @@ inline Var pow(const Var& x, double p, Site site = Site::current()) {
 }
 /// forward: x^y.  backward: dx += grad * y * x^(y-1), dy += grad * result * log(x)
 inline Var pow(const Var& x, const Var& y, Site site = Site::current()) {
+  if (detail::grad_disabled) [[unlikely]]
+    return Var(std::pow(x.value(), y.value()));
   Tape& t = Tape::current();
   const std::uint32_t i = t.slot(x, ScalarOp::pow), j = t.slot(y, ScalarOp::pow);
   const double vx = t.scalar_value(i), vy = t.scalar_value(j), r = std::pow(vx, vy);
@@ -187,6 +209,8 @@ inline Var pow(double a, const Var& y, Site site = Site::current()) {
 }
 /// forward: min(a, b) (ties pick a).  backward: the chosen input gets grad
 inline Var min(const Var& a, const Var& b, Site site = Site::current()) {
+  if (detail::grad_disabled) [[unlikely]]
+    return Var(a.value() <= b.value() ? a.value() : b.value());
   Tape& t = Tape::current();
   const std::uint32_t i = t.slot(a, ScalarOp::min), j = t.slot(b, ScalarOp::min);
   const std::uint32_t k = t.scalar_value(i) <= t.scalar_value(j) ? i : j;
@@ -194,6 +218,8 @@ inline Var min(const Var& a, const Var& b, Site site = Site::current()) {
 }
 /// forward: max(a, b) (ties pick a).  backward: the chosen input gets grad
 inline Var max(const Var& a, const Var& b, Site site = Site::current()) {
+  if (detail::grad_disabled) [[unlikely]]
+    return Var(a.value() >= b.value() ? a.value() : b.value());
   Tape& t = Tape::current();
   const std::uint32_t i = t.slot(a, ScalarOp::max), j = t.slot(b, ScalarOp::max);
   const std::uint32_t k = t.scalar_value(i) >= t.scalar_value(j) ? i : j;

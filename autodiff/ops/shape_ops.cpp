@@ -10,7 +10,7 @@
 namespace autodiff {
 
 Tensor reshape(const Tensor& x, const Shape& shape, Site site) {
-  check_reshape("reshape", x.shape(), shape);
+  check_reshape("reshape", x, shape);
   if (shape == x.shape()) return x;
   return make_op("reshape", x.value().reshaped(shape), {x},
                  [xs = x.shape()](const Tensor& grad, const Tensor&, BackwardContext& dx) { dx[0] += reshape(grad, xs); }, site);
