@@ -143,7 +143,14 @@ void SGD::step() {
       T* pv = value.data<T>();
       const T* pg = grad.data<T>();
       T* pb = buf ? buf->data<T>() : nullptr;
-      for (std::int64_t k = 0; k < value.numel(); ++k) {
+      const std::int64_t n = value.numel();
+      if (!pb && wd == 0.0) {
+        // Plain SGD, the hot case: one vectorisable axpy in the parameter's dtype, as PyTorch does.
+        const T step = static_cast<T>(lr);
+        for (std::int64_t k = 0; k < n; ++k) pv[k] -= step * pg[k];
+        return;
+      }
+      for (std::int64_t k = 0; k < n; ++k) {
         double g = static_cast<double>(pg[k]);
         if (wd != 0.0) g += wd * static_cast<double>(pv[k]);
         if (pb) {

@@ -165,6 +165,12 @@ std::vector<TensorRow> tensor_table() {
       {"matmul A B^T", [](V x) { return matmul(x[0], x[1], false, true); }, {range({3, 4}, -1, 1), range({5, 4}, -1, 1)}},
       {"matmul A^T B^T", [](V x) { return matmul(x[0], x[1], true, true); }, {range({4, 3}, -1, 1), range({5, 4}, -1, 1)}},
       {"matmul same input twice", [](V x) { return matmul(x[0], x[0], false, true); }, {range({3, 4}, -1, 1)}},
+      // Degenerate shapes take their own paths: a row vector (gemv) and an outer product (k = 1).
+      {"matmul row vector", [](V x) { return matmul(x[0], x[1]); }, {range({1, 4}, -1, 1), range({4, 5}, -1, 1)}},
+      {"matmul row vector B^T", [](V x) { return matmul(x[0], x[1], false, true); }, {range({1, 4}, -1, 1), range({5, 4}, -1, 1)}},
+      {"matmul row vector A^T", [](V x) { return matmul(x[0], x[1], true, false); }, {range({4, 1}, -1, 1), range({4, 5}, -1, 1)}},
+      {"matmul outer product", [](V x) { return matmul(x[0], x[1]); }, {range({3, 1}, -1, 1), range({1, 5}, -1, 1)}},
+      {"matmul outer product A^T", [](V x) { return matmul(x[0], x[1], true, false); }, {range({1, 3}, -1, 1), range({1, 5}, -1, 1)}},
       {"transpose", [](V x) { return transpose(x[0]); }, {range({3, 5}, -1, 1)}},
       // shape
       {"reshape [2,6]->[3,-1]", [](V x) { return reshape(x[0], {3, -1}); }, {range({2, 6}, -1, 1)}},
