@@ -21,7 +21,7 @@ constexpr std::size_t header_bytes = 64;
 constexpr std::uint32_t num_classes = 48;
 
 // Size classes are powers of two from 64 bytes; freed buffers wait in a per-thread list for reuse.
-constinit thread_local bool pool_gone = false;
+constinit thread_local __attribute__((tls_model("initial-exec"))) bool pool_gone = false;
 
 struct Pool {
   std::vector<Buffer*> free[num_classes];

@@ -16,10 +16,10 @@
 namespace autodiff {
 
 namespace detail {
-constinit thread_local Tape* current_tape = nullptr;
-constinit thread_local bool grad_disabled = false;
-constinit thread_local bool anomaly_on = false;
-constinit thread_local const Tape* in_backward = nullptr;
+constinit thread_local AUTODIFF_TLS Tape* current_tape = nullptr;
+constinit thread_local AUTODIFF_TLS bool grad_disabled = false;
+constinit thread_local AUTODIFF_TLS bool anomaly_on = false;
+constinit thread_local AUTODIFF_TLS const Tape* in_backward = nullptr;
 }  // namespace detail
 
 std::string_view op_name(ScalarOp op) {
@@ -659,7 +659,7 @@ std::string Var::label() const {
 
 namespace detail {
 namespace {
-constinit thread_local bool leaf_pool_gone = false;
+constinit thread_local AUTODIFF_TLS bool leaf_pool_gone = false;
 struct LeafPool {
   std::vector<TensorLeaf*> free;
   ~LeafPool() {

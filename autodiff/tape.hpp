@@ -49,9 +49,11 @@ class AnomalyError : public std::runtime_error {
 };
 
 namespace detail {
-extern constinit thread_local Tape* current_tape;
-extern constinit thread_local bool grad_disabled;
-extern constinit thread_local bool anomaly_on;
+// initial-exec: one fs-relative load per access, without __tls_get_addr calls from inside the shared library.
+#define AUTODIFF_TLS __attribute__((tls_model("initial-exec")))
+extern constinit thread_local AUTODIFF_TLS Tape* current_tape;
+extern constinit thread_local AUTODIFF_TLS bool grad_disabled;
+extern constinit thread_local AUTODIFF_TLS bool anomaly_on;
 [[noreturn]] void scalar_anomaly(ScalarOp op, double value, const Site& site);
 
 // A backward closure placed in the tape's arena: no heap allocation per node.
