@@ -2,6 +2,8 @@
 #define BOOST_TEST_MODULE nn_test
 #include <boost/test/unit_test.hpp>
 
+#include "throws_with.hpp"
+
 #include "autodiff/autodiff.hpp"
 #include "nn/cost.hpp"
 #include "nn/linear.hpp"
@@ -26,23 +28,6 @@ using nn::Activation;
 using nn::Init;
 
 namespace {
-
-/// True when calling f throws E whose message contains every key word.
-template <class E, class F>
-bool throws_with(F&& f, std::initializer_list<std::string> words) {
-  try {
-    f();
-  } catch (const E& e) {
-    const std::string what = e.what();
-    for (const auto& w : words)
-      if (what.find(w) == std::string::npos) {
-        BOOST_TEST_MESSAGE("message '" << what << "' lacks '" << w << "'");
-        return false;
-      }
-    return true;
-  }
-  return false;
-}
 
 Tensor rows_from_words(std::int64_t rows, std::int64_t cols, std::mt19937_64& gen, double lo, double hi) {
   std::vector<double> v(static_cast<std::size_t>(rows * cols));

@@ -2,6 +2,8 @@
 #define BOOST_TEST_MODULE optim_test
 #include <boost/test/unit_test.hpp>
 
+#include "throws_with.hpp"
+
 #include "autodiff/autodiff.hpp"
 #include "nn/optim.hpp"
 
@@ -17,22 +19,6 @@ using autodiff::Shape;
 using autodiff::Tensor;
 
 namespace {
-
-template <class E, class F>
-bool throws_with(F&& f, std::initializer_list<std::string> words) {
-  try {
-    f();
-  } catch (const E& e) {
-    const std::string what = e.what();
-    for (const auto& w : words)
-      if (what.find(w) == std::string::npos) {
-        BOOST_TEST_MESSAGE("message '" << what << "' lacks '" << w << "'");
-        return false;
-      }
-    return true;
-  }
-  return false;
-}
 
 // A two-element parameter p0 = (1.5, -2) and the grads of two steps, chosen by hand.
 constexpr double p0[2] = {1.5, -2.0};

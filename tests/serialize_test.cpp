@@ -2,6 +2,8 @@
 #define BOOST_TEST_MODULE serialize_test
 #include <boost/test/unit_test.hpp>
 
+#include "throws_with.hpp"
+
 #include "autodiff/autodiff.hpp"
 #include "nn/linear.hpp"
 #include "nn/mlp.hpp"
@@ -27,23 +29,6 @@ using autodiff::Dtype;
 using autodiff::Shape;
 
 namespace {
-
-template <class E, class F>
-bool throws_with(F&& f, std::initializer_list<std::string> words) {
-  try {
-    f();
-  } catch (const E& e) {
-    const std::string what = e.what();
-    for (const auto& w : words)
-      if (what.find(w) == std::string::npos) {
-        BOOST_TEST_MESSAGE("message '" << what << "' lacks '" << w << "'");
-        return false;
-      }
-    BOOST_TEST_MESSAGE("ok: " << what);
-    return true;
-  }
-  return false;
-}
 
 /// A fresh empty directory per test, removed at the end.
 struct TempDir {
