@@ -28,7 +28,9 @@ void Shape::set(int axis, std::int64_t d) {
 
 void Shape::recount() {
   numel_ = 1;
-  for (int i = 0; i < rank_; ++i) numel_ *= dims_[static_cast<std::size_t>(i)];
+  for (int i = 0; i < rank_; ++i)
+    if (__builtin_mul_overflow(numel_, dims_[static_cast<std::size_t>(i)], &numel_))
+      throw std::invalid_argument(fmt::format("Shape: element count overflows ({})", str()));
 }
 
 std::array<std::int64_t, Shape::max_rank> Shape::strides() const {

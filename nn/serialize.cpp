@@ -2,6 +2,7 @@
 #include "nn/serialize.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -199,11 +200,12 @@ std::vector<std::pair<std::string, Array>> load_arrays(const std::filesystem::pa
       else
         data_bytes *= static_cast<std::uint64_t>(v);
     }
-    const Shape shape(std::span<const std::int64_t>(dims, rank));
-    const std::string what = fmt::format("entry '{}' {} {} data", name, shape.str(), autodiff::dtype_name(dtype));
     if (too_big)  // (also when a later dimension is 0: such dimensions are garbage, and their product could overflow)
       fail("load_arrays", file,
-           fmt::format("truncated file: {} needs more bytes than the whole file has ({} bytes)", what, bytes.size()));
+           fmt::format("truncated file: entry '{}' [{}] {} data needs more bytes than the whole file has ({} bytes)", name,
+                       fmt::join(std::span<const std::int64_t>(dims, rank), ","), autodiff::dtype_name(dtype), bytes.size()));
+    const Shape shape(std::span<const std::int64_t>(dims, rank));
+    const std::string what = fmt::format("entry '{}' {} {} data", name, shape.str(), autodiff::dtype_name(dtype));
     r.need(data_bytes, what);
     Array a(shape, dtype);
     autodiff::dispatch(dtype, [&]<class T>(T) {

@@ -275,3 +275,10 @@ BOOST_AUTO_TEST_CASE(label_appears_in_broadcast_and_reshape_messages) {
   h.label("h1");
   BOOST_CHECK_EXCEPTION(reshape(h, Shape{4, 2}), std::exception, invalid({"reshape", "'h1'"}));
 }
+
+BOOST_AUTO_TEST_CASE(shape_element_count_overflow) {
+  const std::int64_t huge = std::int64_t{1} << 62;
+  BOOST_CHECK_EXCEPTION((Shape{huge, 4}), std::invalid_argument, [](const std::invalid_argument& e) {
+    return std::string(e.what()).find("Shape: element count overflows") != std::string::npos;
+  });
+}
