@@ -32,15 +32,6 @@ std::string_view name(Activation act) {
   return "?";
 }
 
-Tensor activate(const Tensor& z, Activation act) {
-  switch (act) {
-    case Activation::sigmoid: return autodiff::sigmoid(z);
-    case Activation::relu: return autodiff::relu(z);
-    case Activation::tanh: return autodiff::tanh(z);
-    case Activation::identity: return z;
-  }
-  return z;
-}
 
 MLP::MLP(std::vector<std::int64_t> sizes, std::mt19937_64& gen, Activation hidden, Activation output, Init init,
          autodiff::Dtype dtype)

@@ -1,6 +1,8 @@
 // MLP: a stack of Linear layers with activations, a^(l) = s(z^(l)), z^(l) = a^(l-1) W^(l) + b^(l).
 #pragma once
 
+#include "autodiff/ops.hpp"
+
 #include "autodiff/tensor.hpp"
 #include "nn/linear.hpp"
 #include "nn/module.hpp"
@@ -19,8 +21,17 @@ enum class Activation { sigmoid, relu, tanh, identity };
 /// "sigmoid", "relu", "tanh" or "identity". @throws std::invalid_argument naming the unknown value.
 Activation parse_activation(std::string_view s);
 std::string_view name(Activation act);
-/// s(z) with the engine's op for `act` (identity returns z itself).
-autodiff::Tensor activate(const autodiff::Tensor& z, Activation act);
+/// s(z) with the engine's op for `act` (identity returns z itself), for a Tensor or a scalar Var alike.
+template <class T>
+T activate(const T& z, Activation act) {
+  switch (act) {
+    case Activation::sigmoid: return autodiff::sigmoid(z);
+    case Activation::relu: return autodiff::relu(z);
+    case Activation::tanh: return autodiff::tanh(z);
+    case Activation::identity: return z;
+  }
+  return z;
+}
 
 /// Intermediate values of one forward pass: a[0] is the input; z[l] and a[l] for l = 1..L (z[0] is undefined).
 /// After backward, z[l].grad() is the seed's delta^(l) (rows of a batch are examples).

@@ -12,15 +12,6 @@ namespace nn {
 
 using autodiff::Var;
 
-Var activate(const Var& z, Activation act) {
-  switch (act) {
-    case Activation::sigmoid: return autodiff::sigmoid(z);
-    case Activation::relu: return autodiff::relu(z);
-    case Activation::tanh: return autodiff::tanh(z);
-    case Activation::identity: return z;
-  }
-  return z;
-}
 
 namespace {
 void check_sizes(const std::vector<std::int64_t>& sizes) {

@@ -13,7 +13,6 @@
 namespace nn {
 
 /// s(z) on a scalar Var with the engine's scalar op for `act`.
-autodiff::Var activate(const autodiff::Var& z, Activation act);
 
 /// Per-neuron model. Weights w[l][k][j] (layer l = 1..L, k in layer l-1, j in layer l) and biases b[l][j] are Var
 /// leaves. Drawn from `gen` in the same order and with the same law as MLP, so the same seed gives the same values
