@@ -12,7 +12,6 @@
 #include <memory>
 #include <functional>
 #include <new>
-#include <source_location>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -28,7 +27,17 @@ class Tape;
 class BackwardContext;
 
 /// Where an op was called from; every op takes one as a defaulted last argument.
-using Site = std::source_location;
+/// Like std::source_location, but built on the __builtin_FILE/__builtin_LINE that GCC and clang 14 both have
+/// (clang 14 cannot compile libstdc++'s <source_location>, and the fuzzers are built with clang).
+struct Site {
+  static constexpr Site current(const char* file = __builtin_FILE(), unsigned line = __builtin_LINE()) noexcept {
+    return Site{file, line};
+  }
+  [[nodiscard]] constexpr const char* file_name() const noexcept { return file_; }
+  [[nodiscard]] constexpr unsigned line() const noexcept { return line_; }
+  const char* file_ = "";
+  unsigned line_ = 0;
+};
 
 /// An operand that remembers the caller's source line (operators cannot take default arguments, conversions can).
 template <class T>
