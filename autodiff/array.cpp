@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <sys/sysinfo.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -46,9 +48,25 @@ std::uint32_t class_of(std::size_t bytes) {
   return c;
 }
 
+// Largest buffer the size classes hold (8 PiB).
+constexpr std::size_t max_bytes = std::size_t{64} << (num_classes - 1);
+
+// RAM + swap: a request above it cannot succeed, so it fails before reaching malloc (under ASan a huge malloc
+// aborts the process unless allocator_may_return_null=1).
+std::size_t memory_limit() {
+  static const std::size_t limit = [] {
+    struct sysinfo si {};
+    if (::sysinfo(&si) != 0) return max_bytes;
+    return static_cast<std::size_t>(si.totalram + si.totalswap) * si.mem_unit;
+  }();
+  return limit;
+}
+
 Buffer* new_buffer(std::uint32_t c) {
-  void* mem = std::aligned_alloc(64, header_bytes + (std::size_t{64} << c));
-  if (!mem) throw std::bad_alloc();
+  const std::size_t bytes = std::size_t{64} << c;
+  if (bytes > memory_limit()) return nullptr;
+  void* mem = std::aligned_alloc(64, header_bytes + bytes);
+  if (!mem) return nullptr;
   auto* b = new (mem) Buffer;
   b->size_class = c;
   return b;
@@ -57,8 +75,9 @@ Buffer* new_buffer(std::uint32_t c) {
 }  // namespace
 
 Buffer* acquire_buffer(std::size_t bytes) {
+  if (bytes > max_bytes) [[unlikely]]
+    return nullptr;
   const std::uint32_t c = class_of(std::max<std::size_t>(bytes, 1));
-  if (c >= num_classes) throw std::bad_alloc();
   if (pool_gone) return new_buffer(c);
   Pool& p = pool();
   if (!p.free[c].empty()) {
@@ -94,8 +113,40 @@ std::size_t pool_misses() { return pool().misses; }
 
 }  // namespace detail
 
-Array::Array(const Shape& shape, Dtype dtype)
-    : shape_(shape), dtype_(dtype), buf_(detail::acquire_buffer(static_cast<std::size_t>(shape.numel()) * dtype_size(dtype))) {}
+namespace {
+std::string human_bytes(double b) {
+  const char* units[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  int u = 0;
+  for (; b >= 1024 && u < 6; ++u) b /= 1024;
+  return fmt::format("{:.3g} {}", b, units[u]);
+}
+
+[[noreturn]] void throw_out_of_memory(const Shape& shape, Dtype dtype, bool overflow) {
+  const std::size_t es = dtype_size(dtype);
+  if (overflow)
+    throw OutOfMemory(fmt::format("Array: cannot allocate {} {}: the byte count overflows ({} elements x {} bytes)",
+                                  shape.str(), dtype_name(dtype), shape.numel(), es));
+  const std::size_t bytes = static_cast<std::size_t>(shape.numel()) * es;
+  // The pool hands out power-of-two buffers, and that size is what must fit.
+  const std::size_t buffer = bytes > detail::max_bytes ? bytes : std::size_t{64} << detail::class_of(std::max<std::size_t>(bytes, 1));
+  const std::size_t limit = detail::memory_limit();
+  throw OutOfMemory(fmt::format(
+      "Array: cannot allocate {} {} ({} bytes, {}{}): {}", shape.str(), dtype_name(dtype), bytes,
+      human_bytes(static_cast<double>(bytes)),
+      buffer == bytes ? std::string() : fmt::format(", in a {} pool buffer", human_bytes(static_cast<double>(buffer))),
+      buffer > limit ? fmt::format("more than this machine's RAM + swap ({})", human_bytes(static_cast<double>(limit)))
+                     : std::string("out of memory")));
+}
+}  // namespace
+
+Array::Array(const Shape& shape, Dtype dtype) : shape_(shape), dtype_(dtype) {
+  std::size_t bytes = 0;
+  if (__builtin_mul_overflow(static_cast<std::size_t>(shape.numel()), dtype_size(dtype), &bytes)) [[unlikely]]
+    throw_out_of_memory(shape, dtype, true);
+  buf_ = detail::acquire_buffer(bytes);
+  if (!buf_) [[unlikely]]
+    throw_out_of_memory(shape, dtype, false);
+}
 
 Array::Array(const Array& o) : shape_(o.shape_), dtype_(o.dtype_), buf_(o.buf_) {
   if (buf_) buf_->refs.fetch_add(1, std::memory_order_relaxed);

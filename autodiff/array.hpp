@@ -6,6 +6,8 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <new>
+#include <string>
 #include <string_view>
 
 namespace autodiff {
@@ -29,12 +31,24 @@ decltype(auto) dispatch(Dtype d, Fn&& fn) {
   return fn(double{});
 }
 
+/// Thrown when an array's storage cannot be allocated: more than RAM + swap, the allocator fails, or the byte count
+/// overflows. The message names the shape, dtype and bytes requested. A std::bad_alloc, so existing handlers work.
+class OutOfMemory : public std::bad_alloc {
+ public:
+  explicit OutOfMemory(std::string what) : what_(std::move(what)) {}
+  const char* what() const noexcept override { return what_.c_str(); }
+
+ private:
+  std::string what_;
+};
+
 namespace detail {
 struct Buffer {
   std::atomic<int> refs{1};
   std::uint32_t size_class = 0;
   std::byte* data() { return reinterpret_cast<std::byte*>(this) + 64; }
 };
+/// A buffer of at least `bytes`, or nullptr when that much memory cannot be had.
 Buffer* acquire_buffer(std::size_t bytes);
 void release_buffer(Buffer* b);
 /// Bytes currently cached in this thread's free lists, and allocations that missed the pool.
@@ -46,7 +60,7 @@ std::size_t pool_misses();
 class Array {
  public:
   Array() = default;
-  /// Uninitialised storage.
+  /// Uninitialised storage. @throws OutOfMemory naming shape, dtype and bytes when it cannot be allocated.
   Array(const Shape& shape, Dtype dtype);
   Array(const Array& o);
   Array(Array&& o) noexcept;

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <limits>
 #include <stdexcept>
 
 namespace autodiff {
@@ -49,6 +50,15 @@ int check_axis(std::string_view op, int axis, int rank) {
   return a;
 }
 
+void check_nonempty_axis(std::string_view op, const Tensor& x, int axis) {
+  if (x.shape()[axis] == 0)
+    throw std::invalid_argument(fmt::format("{}: cannot reduce an empty axis (axis {} of {})", op, axis, describe(x)));
+}
+
+void check_nonempty(std::string_view op, const Tensor& x) {
+  if (x.numel() == 0) throw std::invalid_argument(fmt::format("{}: cannot reduce an empty tensor ({})", op, describe(x)));
+}
+
 void check_matmul(std::string_view op, const Tensor& a, const Tensor& b, bool ta, bool tb) {
   if (a.rank() != 2 || b.rank() != 2)
     throw std::invalid_argument(fmt::format("{}: operands must be 2-D (lhs {}, rhs {})", op, describe(a), describe(b)));
@@ -58,6 +68,12 @@ void check_matmul(std::string_view op, const Tensor& a, const Tensor& b, bool ta
     throw std::invalid_argument(fmt::format("{}: inner dimensions differ (lhs {}{}, rhs {}{})", op, describe(a),
                                             ta ? "^T" : "", describe(b), tb ? "^T" : ""));
   check_same_dtype(op, a, b);
+  // BLAS takes int sizes.
+  for (const Tensor* t : {&a, &b})
+    for (const std::int64_t d : t->shape())
+      if (d > std::numeric_limits<int>::max())
+        throw std::invalid_argument(fmt::format("{}: dimension {} exceeds the BLAS limit {} (lhs {}, rhs {})", op, d,
+                                                std::numeric_limits<int>::max(), describe(a), describe(b)));
 }
 
 void check_index(std::string_view op, std::int64_t index, std::int64_t size) {

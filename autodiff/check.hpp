@@ -20,6 +20,10 @@ void check_same_shape(std::string_view op, std::string_view what, const Shape& g
 void check_rank(std::string_view op, std::string_view what, const Tensor& t, int rank);
 /// Normalises a possibly negative axis. @throws std::invalid_argument when out of range.
 int check_axis(std::string_view op, int axis, int rank);
+/// For reductions with no identity (max, mean, logsumexp): the reduced axis must hold at least one element.
+void check_nonempty_axis(std::string_view op, const Tensor& x, int axis);
+/// For reductions of all elements with no identity (mean): x must hold at least one element.
+void check_nonempty(std::string_view op, const Tensor& x);
 void check_matmul(std::string_view op, const Tensor& a, const Tensor& b, bool ta, bool tb);
 void check_index(std::string_view op, std::int64_t index, std::int64_t size);
 void check_reshape(std::string_view op, const Tensor& from, const Shape& to);

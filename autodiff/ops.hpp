@@ -84,11 +84,12 @@ Tensor maximum(const Tensor& a, const Tensor& b, Site site = Site::current());
 Tensor sum(const Tensor& x, Site site = Site::current());
 /// forward: sum over `axis`.  backward: dx += broadcast_to(grad with axis kept, x.shape)
 Tensor sum(const Tensor& x, int axis, bool keepdim = false, Site site = Site::current());
-/// Composite: sum(x) / numel.
+/// Composite: sum(x) / numel. @throws std::invalid_argument when x is empty (not NaN as in PyTorch).
 Tensor mean(const Tensor& x, Site site = Site::current());
-/// Composite: sum(x, axis) / x.shape[axis].
+/// Composite: sum(x, axis) / x.shape[axis]. @throws std::invalid_argument when that axis is empty.
 Tensor mean(const Tensor& x, int axis, bool keepdim = false, Site site = Site::current());
 /// forward: max over `axis`.  backward: dx += grad at the first arg-max of each slice, 0 elsewhere
+/// @throws std::invalid_argument when that axis is empty (as PyTorch). logsumexp and log_softmax likewise.
 Tensor max(const Tensor& x, int axis, bool keepdim = false, Site site = Site::current());
 /// Composite, stable: m + log(sum(exp(x - m), axis)) with m = max(x, axis) treated as a constant.
 Tensor logsumexp(const Tensor& x, int axis, bool keepdim = false, Site site = Site::current());

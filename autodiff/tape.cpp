@@ -70,9 +70,27 @@ Tape::~Tape() {
   registry().erase(this);
 }
 
+namespace {
+const void* thread_token() {
+  static constinit thread_local char token = 0;
+  return &token;
+}
+}  // namespace
+
+Tape::Tape(DefaultTag) : Tape() { thread_.store(thread_token(), std::memory_order_relaxed); }
+
 Tape& Tape::default_tape() {
-  thread_local Tape t;
+  thread_local Tape t{DefaultTag{}};
   return t;
+}
+
+void Tape::check_thread(std::string_view op) const {
+  const void* user = thread_.load(std::memory_order_relaxed);
+  if (user && user != thread_token())
+    throw std::invalid_argument(fmt::format(
+        "{}: root was recorded on a tape that another thread is using (tape epoch {}); run backward on the thread that "
+        "recorded it",
+        op, epoch_));
 }
 
 Tape* Tape::find_live(const Tape* tape, std::uint32_t epoch) {
@@ -511,6 +529,7 @@ void Tape::scalar_sweep(std::int64_t& i, std::int64_t lo, bool create_graph) {
 }
 
 void Tape::backward(const Var& root) {
+  check_thread("backward");
   if (root.leaf_) throw std::logic_error("backward: root is a leaf; nothing was recorded");
   if (!owns(root.tape_, root.epoch_)) detail::throw_bad_operand(this, root.tape_, root.epoch_, "backward");
   run(true, root.index_, Tensor(), false, true);
@@ -531,6 +550,7 @@ Tensor seed_for(const Tensor& root, const Tensor& seed) {
 }  // namespace
 
 void Tape::backward(const Tensor& root, const Tensor& seed, bool create_graph) {
+  check_thread("backward");
   if (!root.tape_) throw std::logic_error("backward: root has no recorded history (a leaf or a constant)");
   if (!owns(root.tape_, root.epoch_)) detail::throw_bad_operand(this, root.tape_, root.epoch_, "backward");
   run(false, root.index_, seed_for(root, seed), create_graph, true);
@@ -538,6 +558,7 @@ void Tape::backward(const Tensor& root, const Tensor& seed, bool create_graph) {
 
 std::vector<Tensor> Tape::gradient(const Tensor& root, const std::vector<Tensor>& inputs, bool create_graph,
                                    const Tensor& seed) {
+  check_thread("gradient");
   if (!root.tape_) throw std::logic_error("gradient: root has no recorded history (a leaf or a constant)");
   if (!owns(root.tape_, root.epoch_)) detail::throw_bad_operand(this, root.tape_, root.epoch_, "gradient");
   for (const Tensor& in : inputs)
@@ -592,12 +613,17 @@ std::vector<Tensor> gradient(const Tensor& root, const std::vector<Tensor>& inpu
 
 TapeScope::TapeScope() : owned_(std::make_unique<Tape>()), tape_(owned_.get()), previous_(detail::current_tape) {
   detail::current_tape = tape_;
+  previous_thread_ = tape_->thread_.exchange(thread_token(), std::memory_order_relaxed);
 }
 
-TapeScope::TapeScope(Tape& tape) : tape_(&tape), previous_(detail::current_tape) { detail::current_tape = tape_; }
+TapeScope::TapeScope(Tape& tape) : tape_(&tape), previous_(detail::current_tape) {
+  detail::current_tape = tape_;
+  previous_thread_ = tape_->thread_.exchange(thread_token(), std::memory_order_relaxed);
+}
 
 TapeScope::~TapeScope() {
   detail::current_tape = previous_;
+  tape_->thread_.store(previous_thread_, std::memory_order_relaxed);
   tape_->clear();
 }
 

@@ -5,6 +5,7 @@
 #include "autodiff/var.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -214,6 +215,8 @@ class Tape {
   void backward(const Tensor& root, const Tensor& seed = Tensor(), bool create_graph = false);
   /// Gradients of `root` with respect to `inputs`, without touching the leaves' accumulated grads.
   /// With create_graph, the results are differentiable (for Hessian-vector products).
+  /// @throws std::logic_error with create_graph when the gradient flows through scalar Var nodes (item, unstack,
+  /// stack), which record numbers, not differentiable ops.
   std::vector<Tensor> gradient(const Tensor& root, const std::vector<Tensor>& inputs, bool create_graph = false,
                                const Tensor& seed = Tensor());
 
@@ -305,7 +308,12 @@ class Tape {
   friend class BackwardContext;
   friend class Var;
   friend class Tensor;
+  friend class TapeScope;
+  struct DefaultTag {};
+  explicit Tape(DefaultTag);
   static Tape& default_tape();
+  /// @throws std::invalid_argument when another thread is using this tape (its TapeScope or default tape).
+  void check_thread(std::string_view op) const;
   std::uint32_t leaf_slot(detail::VarLeaf* leaf) {
     const std::uint64_t r = leaf->reg.load(std::memory_order_relaxed);
     if ((r >> 32) == epoch_) return static_cast<std::uint32_t>(r);
@@ -345,6 +353,8 @@ class Tape {
   std::vector<std::unique_ptr<std::byte[]>> arena_;
   std::size_t arena_block_ = 0, arena_used_ = 0;
   std::unordered_map<std::uint32_t, std::string> scalar_labels_, node_labels_;
+  // The thread whose TapeScope (or default tape) this is, as the address of a thread_local; nullptr when none.
+  std::atomic<const void*> thread_{nullptr};
 };
 
 /// Makes a fresh tape current for the scope (or `tape`, cleared at exit); restores the previous one after. Scopes nest.
@@ -361,6 +371,7 @@ class TapeScope {
   std::unique_ptr<Tape> owned_;
   Tape* tape_;
   Tape* previous_;
+  const void* previous_thread_;
 };
 
 /// Disables recording in its scope: ops compute values only (inference, optimizer updates).

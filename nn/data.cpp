@@ -1,5 +1,6 @@
 // IDX reader/writer (plain or gzip via zlib) and MNIST-style dataset loading.
 #include "nn/data.hpp"
+#include "nn/file.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -32,23 +33,6 @@ std::string_view dtype_name(std::uint8_t dtype) {
     case 0x0E: return "double";
     default: return "unknown";
   }
-}
-
-std::vector<std::uint8_t> read_file(const fs::path& file, std::string_view op) {
-  std::error_code ec;
-  if (!fs::exists(file, ec))
-    throw std::invalid_argument(fmt::format("{}: {}: file does not exist", op, file.string()));
-  if (!fs::is_regular_file(file, ec))
-    throw std::invalid_argument(fmt::format("{}: {}: not a regular file", op, file.string()));
-  std::ifstream in(file, std::ios::binary);
-  if (!in)
-    throw std::invalid_argument(
-        fmt::format("{}: {}: cannot open file ({})", op, file.string(), std::strerror(errno)));
-  std::vector<std::uint8_t> raw;
-  char buf[1 << 16];
-  while (in.read(buf, sizeof buf) || in.gcount() > 0) raw.insert(raw.end(), buf, buf + in.gcount());
-  if (in.bad()) throw std::invalid_argument(fmt::format("{}: {}: read error", op, file.string()));
-  return raw;
 }
 
 /// Sequential reader over a file's bytes, inflating them when the file is gzipped.
@@ -160,7 +144,7 @@ fs::path resolve(const fs::path& dir, const std::string& name) {
 }  // namespace
 
 IdxFile read_idx(const fs::path& file) {
-  ByteSource src(read_file(file, "read_idx"), file.string());
+  ByteSource src(detail::read_file("read_idx", file), file.string());
   std::uint8_t head[4 + 4 * 4];
   if (std::size_t n = src.read({head, 4}); n < 4)
     src.fail(fmt::format("file too short for an IDX header (expected 4 bytes, found {})", n));

@@ -1,5 +1,6 @@
-// Checkpoint files: encoding, atomic write (temp file + rename), and a bounded, checksummed decoder.
+// Checkpoint files: encoding, atomic and durable write (temp file, fsync, rename, directory fsync), and a bounded, checksummed decoder.
 #include "nn/serialize.hpp"
+#include "nn/file.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -17,7 +18,8 @@
 #include <stdexcept>
 #include <system_error>
 
-#if __has_include(<unistd.h>)
+#if __has_include(<unistd.h>) && __has_include(<fcntl.h>)
+#include <fcntl.h>
 #include <unistd.h>
 #define NN_HAVE_FSYNC 1
 #endif
@@ -100,17 +102,6 @@ struct Reader {
   }
 };
 
-std::vector<std::uint8_t> read_file(const char* op, const std::filesystem::path& file) {
-  std::error_code ec;
-  if (!std::filesystem::exists(file, ec)) fail(op, file, "file does not exist");
-  if (std::filesystem::is_directory(file, ec)) fail(op, file, "is a directory, not a file");
-  std::ifstream in(file, std::ios::binary);
-  if (!in) fail(op, file, fmt::format("cannot open for reading ({})", std::strerror(errno)));
-  std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) fail(op, file, "read error");
-  return bytes;
-}
-
 }  // namespace
 
 void save_arrays(const std::filesystem::path& file, const std::vector<std::pair<std::string, Array>>& arrays) {
@@ -149,13 +140,24 @@ void save_arrays(const std::filesystem::path& file, const std::vector<std::pair<
   std::error_code ec;
   std::filesystem::rename(tmp, file, ec);  // atomic replacement on POSIX
   if (ec) {
+    const std::string why = ec.message();  // before remove() reuses ec
     std::filesystem::remove(tmp, ec);
-    fail("save_arrays", file, fmt::format("cannot rename '{}' over it ({})", tmp.string(), ec.message()));
+    fail("save_arrays", file, fmt::format("cannot rename '{}' over it ({})", tmp.string(), why));
   }
+#ifdef NN_HAVE_FSYNC
+  // The rename itself reaches the disk only with its directory: without this, power loss can bring back the old
+  // file (or none). Best effort: the new checkpoint is already in place, and some filesystems refuse a directory fsync.
+  const std::filesystem::path parent = file.has_parent_path() ? file.parent_path() : std::filesystem::path(".");
+  const int dir = ::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) {
+    ::fsync(dir);
+    ::close(dir);
+  }
+#endif
 }
 
 std::vector<std::pair<std::string, Array>> load_arrays(const std::filesystem::path& file) {
-  const std::vector<std::uint8_t> bytes = read_file("load_arrays", file);
+  const std::vector<std::uint8_t> bytes = detail::read_file("load_arrays", file);
   if (bytes.size() < 4) fail("load_arrays", file, fmt::format("truncated file: {} bytes, too short for the header", bytes.size()));
   if (std::memcmp(bytes.data(), magic, 4) != 0) {
     std::string found;

@@ -15,7 +15,8 @@
 //                         ...  raw data, row-major, numel * (4 or 8) bytes, IEEE-754 little-endian
 //   end-4   4           u32 CRC-32 (zlib crc32, polynomial 0xEDB88320) of every byte before it
 //
-// Saving writes "<file>.tmp" and renames it over <file>, so a reader sees the old file or the new one, never a mix.
+// Saving writes "<file>.tmp", fsyncs it, renames it over <file> and fsyncs the directory: a reader (or a run killed
+// mid-save) sees the old file or the new one, never a mix, and once save returns the new one survives a power loss.
 // Loading reads the whole file, bounds every length by the bytes that remain before allocating, and checks the CRC.
 #pragma once
 

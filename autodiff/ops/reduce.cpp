@@ -64,18 +64,22 @@ Tensor sum(const Tensor& x, int axis, bool keepdim, Site site) {
                  }, site);
 }
 
-Tensor mean(const Tensor& x, Site site) { return mul(sum(x, site), scalar(1.0 / static_cast<double>(x.numel()), x.dtype()), site); }
+Tensor mean(const Tensor& x, Site site) {
+  check_nonempty("mean", x);
+  return mul(sum(x, site), scalar(1.0 / static_cast<double>(x.numel()), x.dtype()), site);
+}
 
 Tensor mean(const Tensor& x, int axis, bool keepdim, Site site) {
   const int ax = check_axis("mean", axis, x.rank());
+  check_nonempty_axis("mean", x, ax);
   return mul(sum(x, ax, keepdim, site), scalar(1.0 / static_cast<double>(x.shape()[ax]), x.dtype()), site);
 }
 
 Tensor max(const Tensor& x, int axis, bool keepdim, Site site) {
   const Array& v = x.value();
   const int ax = check_axis("max", axis, v.rank());
+  check_nonempty_axis("max", x, ax);
   const Split p = split(v.shape(), ax);
-  if (p.n == 0) throw std::invalid_argument("max: cannot reduce an empty axis");
   Array out(reduced(v.shape(), ax, keepdim), v.dtype());
   Array onehot = Array::zeros(v.shape(), v.dtype());  // 1 at the first arg-max of each slice
   dispatch(v.dtype(), [&]<class T>(T) {
@@ -106,6 +110,7 @@ Tensor max(const Tensor& x, int axis, bool keepdim, Site site) {
 
 Tensor logsumexp(const Tensor& x, int axis, bool keepdim, Site site) {
   const int ax = check_axis("logsumexp", axis, x.rank());
+  check_nonempty_axis("logsumexp", x, ax);
   // The shift m is a constant: the result does not depend on it, so no gradient flows through it.
   const Tensor m = max(x, ax, true, site).detach();
   Tensor r = add(log(sum(exp(sub(x, m, site), site), ax, true, site), site), m, site);
@@ -113,6 +118,9 @@ Tensor logsumexp(const Tensor& x, int axis, bool keepdim, Site site) {
   return reshape(r, reduced(x.shape(), ax, false), site);
 }
 
-Tensor log_softmax(const Tensor& x, int axis, Site site) { return sub(x, logsumexp(x, axis, true, site), site); }
+Tensor log_softmax(const Tensor& x, int axis, Site site) {
+  check_nonempty_axis("log_softmax", x, check_axis("log_softmax", axis, x.rank()));
+  return sub(x, logsumexp(x, axis, true, site), site);
+}
 
 }  // namespace autodiff
