@@ -564,10 +564,8 @@ std::vector<double> train(std::uint64_t seed, int steps) {
 
 }  // namespace
 
-// Also run under -Db_sanitize=thread: it reports a race between Tape::clear() writing epoch_ on one thread and
-// detail::forget_leaf() reading every registered tape's epoch_ (under the registry mutex, which clear() does not take)
-// when a leaf dies on the other thread.
-BOOST_AUTO_TEST_CASE(threads_with_own_tapes_match_a_serial_run) {
+// Labelled "threads": scripts/test --tsan runs it under ThreadSanitizer.
+BOOST_AUTO_TEST_CASE(threads_with_own_tapes_match_a_serial_run, *boost::unit_test::label("threads")) {
   constexpr int steps = 150;
   const std::vector<double> serial_a = train(11, steps), serial_b = train(22, steps);
   BOOST_TEST(!same_bits(serial_a, serial_b));  // the two models really differ
