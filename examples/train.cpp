@@ -1,4 +1,5 @@
 // Trains an MLP on Fashion-MNIST (or any folder of the four MNIST-style IDX files): the seed's network or the best preset.
+#include "nn/distributed.hpp"
 #include "nn/nn.hpp"
 #include "nn/trainer.hpp"
 
@@ -14,6 +15,7 @@
 #include <exception>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -24,9 +26,10 @@ namespace {
 
 constexpr int exit_usage = 2;  // bad flags or flag values
 constexpr std::int64_t classes = 10;
+bool quiet = false;  // ranks other than 0 of a distributed run print nothing but their own errors
 
 int usage_error(const std::string& message) {
-  std::fprintf(stderr, "train: %s\nRun with --help for more information.\n", message.c_str());
+  if (!quiet) std::fprintf(stderr, "train: %s\nRun with --help for more information.\n", message.c_str());
   return exit_usage;
 }
 
@@ -72,6 +75,7 @@ int main(int argc, char** argv) {
   std::string data_dir = "/usr/share/datasets/fashion-mnist";
   std::string save_file, load_file, plot_file;
   bool eval_only = false;
+  bool distributed = false;
 
   CLI::App app{
       "Trains a multilayer perceptron on Fashion-MNIST with the autodiff engine and prints per-epoch loss and\n"
@@ -91,6 +95,9 @@ int main(int argc, char** argv) {
       "Output: on a terminal a progress bar per epoch (on stderr); 'loss' and 'train acc' are running means over\n"
       "the epoch's training batches, measured on each batch's forward pass before its update; 'test acc' is\n"
       "measured on the test set after the epoch; the time is the epoch's training time.\n"
+      "Distributed: under 'mpirun -np N train --distributed ...' each of the N processes trains on its shard of\n"
+      "every batch (--batch is the global batch) and gradients are averaged with MPI_Allreduce; rank 0 prints,\n"
+      "evaluates and writes files. See docs/distributed.md.\n"
       "Exit status: 0 on success, 1 on a runtime error (unreadable data, unwritable file), 2 on bad flags.");
 
   app.add_option("--preset", preset_name, "seed or best (default seed); see Presets below")
@@ -140,6 +147,11 @@ int main(int argc, char** argv) {
   app.add_flag("--eval-only", eval_only, "with --load: only evaluate the checkpoint on the test set")->needs(load);
   app.add_option("--plot", plot_file, "write loss and accuracy per epoch as an SVG chart to FILE.svg (none)")
       ->check(in_existing_dir);
+  app.add_flag("--distributed", distributed,
+               nn::Distributed::available()
+                   ? "data-parallel training over MPI, one process per rank (run under mpirun; --threads defaults to 1)"
+                   : "data-parallel training over MPI (not in this build: install libopenmpi-dev, rebuild with "
+                     "-Dmpi=enabled)");
 
   try {
     app.parse(argc, argv);
@@ -148,6 +160,21 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : exit_usage;
   }
   auto given = [&](const char* flag) { return app.count(flag) > 0; };
+
+  // ---- processes ---------------------------------------------------------------------------------------------
+  std::optional<nn::Distributed> dist;
+  if (distributed) {
+    if (!nn::Distributed::available())
+      return usage_error(
+          "--distributed needs MPI, and this build has none: install libopenmpi-dev and openmpi-bin, then rebuild "
+          "with 'meson setup --reconfigure build -Dmpi=enabled'");
+    dist.emplace();
+    if (!dist->root()) {
+      quiet = true;
+      // Only rank 0 reports: the others' standard output goes nowhere (their errors still reach stderr).
+      if (!std::freopen("/dev/null", "w", stdout)) return 1;
+    }
+  }
   // A checkpoint fixes the run's settings, so flags that would change them conflict with --load.
   if (given("--load"))
     for (const char* flag : {"--preset", "--batch", "--lr", "--hidden", "--activation", "--cost", "--optimizer",
@@ -198,7 +225,9 @@ int main(int argc, char** argv) {
     std::vector<std::string_view> names;
     if (is_fashion(data_dir)) names.assign(nn::fashion_mnist_classes.begin(), nn::fashion_mnist_classes.end());
     const auto features = static_cast<std::int64_t>(data.train.features());
-    if (!given("--threads")) {
+    if (dist && !given("--threads")) {
+      threads = 1;  // one rank per core
+    } else if (!given("--threads")) {
       const std::vector<std::int64_t> sizes = nn::layer_sizes(config, features, classes);
       for (std::size_t l = 0; l + 1 < sizes.size(); ++l)
         if (sizes[l] * sizes[l + 1] >= 100000) threads = static_cast<int>(std::min(2u, cores));
@@ -216,11 +245,21 @@ int main(int argc, char** argv) {
     } catch (const std::invalid_argument& e) {
       return usage_error(e.what());
     }
+    if (dist) trainer->set_distributed(&*dist);  // every rank starts from rank 0's parameters
+    const bool root = !dist || dist->root();
 
     std::printf("data: %zu training and %zu test images of %zux%zu from %s\n", data.train.count, data.test.count,
                 data.train.rows, data.train.cols, data_dir.c_str());
     std::printf("model: %s\n", nn::summary(trainer->config(), features, classes).c_str());
-    std::printf("threads: %d (OpenBLAS)\n", threads);
+    std::printf("threads: %d (OpenBLAS)%s\n", threads, dist ? " per rank" : "");
+    if (dist) {
+      const nn::Shard small = nn::shard(config.batch, dist->size() - 1, dist->size());
+      const nn::Shard large = nn::shard(config.batch, 0, dist->size());
+      const std::string per_rank =
+          small.rows == large.rows ? fmt::format("{}", large.rows) : fmt::format("{}-{}", small.rows, large.rows);
+      std::printf("distributed: %d ranks, global batch %zu (%s per rank)\n", dist->size(), config.batch,
+                  per_rank.c_str());
+    }
     if (eval_only)
       std::printf("evaluating %s (trained for %zu epochs)\n", load_file.c_str(), trainer->epoch());
     else if (given("--load"))
@@ -236,8 +275,8 @@ int main(int argc, char** argv) {
     std::size_t trained = 0;
     if (!eval_only) {
       for (std::size_t e = trainer->epoch(); e < trainer->config().epochs; ++e) {
-        const nn::EpochStats s = trainer->train_epoch(stderr);
-        last = nn::evaluate(trainer->model(), trainer->config().cost, data.test);
+        const nn::EpochStats s = trainer->train_epoch(root ? stderr : nullptr);
+        if (root) last = nn::evaluate(trainer->model(), trainer->config().cost, data.test);
         evaluated = true;
         trainer->history().add(s, last);
         train_seconds += s.seconds;
@@ -245,12 +284,14 @@ int main(int argc, char** argv) {
         std::printf("epoch %zu/%zu  loss %.4f  train acc %.4f  test acc %.4f  %.2f s\n", trainer->epoch(),
                     trainer->config().epochs, s.loss, s.accuracy, last.accuracy, s.seconds);
         std::fflush(stdout);
-        if (!save_file.empty()) trainer->save(save_file);
+        if (root && !save_file.empty()) trainer->save(save_file);
       }
       if (trained > 0)
-        std::printf("training time: %.2f s for %zu epochs (%.3f s per epoch)\n", train_seconds, trained,
-                    train_seconds / static_cast<double>(trained));
+        std::printf("training time: %.2f s for %zu epochs (%.3f s per epoch, %.0f samples/s)\n", train_seconds, trained,
+                    train_seconds / static_cast<double>(trained),
+                    static_cast<double>(trained * data.train.count) / train_seconds);
     }
+    if (!root) return 0;  // rank 0 alone plots and reports
     if (!plot_file.empty()) {
       if (trainer->history().size() == 0) {
         std::fprintf(stderr, "train: no epochs recorded, so no plot is written\n");
@@ -272,6 +313,11 @@ int main(int argc, char** argv) {
     return 0;
   } catch (const std::exception& e) {
     std::fflush(stdout);
+    if (dist && dist->size() > 1) {
+      // The other ranks may be waiting in a collective call: end them all.
+      std::fprintf(stderr, "train: rank %d: error: %s\n", dist->rank(), e.what());
+      dist->abort(1);
+    }
     std::fprintf(stderr, "train: error: %s\n", e.what());
     return 1;
   }

@@ -2,6 +2,7 @@
 #include "nn/trainer.hpp"
 
 #include "autodiff/ops.hpp"
+#include "nn/distributed.hpp"
 #include "nn/progress.hpp"
 #include "nn/serialize.hpp"
 
@@ -167,12 +168,38 @@ Batcher::Buffers Batcher::make(std::size_t rows) const {
           Tensor(Array::zeros(Shape{r, classes_}, dtype_)), std::vector<std::uint8_t>(rows)};
 }
 
+std::size_t Batcher::rows(std::size_t i) const {
+  if (i >= batches()) throw std::invalid_argument(fmt::format("Batcher::rows: batch {} of {}", i, batches()));
+  return std::min(batch_, data_->count - i * batch_);
+}
+
 void Batcher::load(std::size_t i, double flip, int shift, std::mt19937_64* gen) {
+  if (i >= batches()) throw std::invalid_argument(fmt::format("Batcher::load: batch {} of {}", i, batches()));
+  load(i, 0, rows(i), flip, shift, gen);
+}
+
+void Batcher::load(std::size_t i, std::size_t part_first, std::size_t part_rows, double flip, int shift,
+                   std::mt19937_64* gen) {
   if (i >= batches()) throw std::invalid_argument(fmt::format("Batcher::load: batch {} of {}", i, batches()));
   if ((flip > 0 || shift > 0) && gen == nullptr)
     throw std::invalid_argument("Batcher::load: augmentation needs a generator");
   const std::size_t first = i * batch_, rows = std::min(batch_, data_->count - first);
-  Buffers& b = rows == full_.labels.size() ? full_ : tail_;
+  if (part_first > rows || part_rows > rows - part_first)
+    throw std::invalid_argument(
+        fmt::format("Batcher::load: rows [{}, {}) outside batch {} of {} rows", part_first, part_first + part_rows, i, rows));
+  const std::size_t part_end = part_first + part_rows;
+  if (part_rows == 0) {  // nothing to load, but the same draws as below: one word per augmentation per row
+    for (std::size_t r = 0; r < rows; ++r) {
+      if (flip > 0) (*gen)();
+      if (shift > 0) (*gen)();
+    }
+    return;
+  }
+  auto shard_buffers = [&]() -> Buffers& {
+    auto it = shards_.find(part_rows);
+    return it != shards_.end() ? it->second : shards_.emplace(part_rows, make(part_rows)).first->second;
+  };
+  Buffers& b = part_rows == full_.labels.size() ? full_ : part_rows == tail_.labels.size() ? tail_ : shard_buffers();
   const std::size_t f = data_->features(), cols = std::max<std::size_t>(data_->cols, 1), height = f / cols;
   // A flip compares one word with flip * 2^64.
   const bool always = flip >= 1.0;
@@ -207,7 +234,7 @@ void Batcher::load(std::size_t i, double flip, int shift, std::mt19937_64* gen) 
   autodiff::dispatch(dtype_, [&]<class T>(T) {
     T* x = b.x.leaf_value().template data<T>();
     T* y = b.y.leaf_value().template data<T>();
-    std::fill(y, y + rows * static_cast<std::size_t>(classes_), T(0));
+    std::fill(y, y + part_rows * static_cast<std::size_t>(classes_), T(0));
     const std::size_t image_bytes = f * (bytes_.empty() ? sizeof(float) : 1);
     const auto* base = bytes_.empty() ? reinterpret_cast<const char*>(data_->images.data())
                                       : reinterpret_cast<const char*>(bytes_.data());
@@ -217,10 +244,9 @@ void Batcher::load(std::size_t i, double flip, int shift, std::mt19937_64* gen) 
       const char* p = base + std::size_t{order_[first + r]} * image_bytes;
       for (std::size_t o = 0; o < image_bytes; o += 64) __builtin_prefetch(p + o);
     };
-    for (std::size_t r = 0; r < std::min(ahead, rows); ++r) prefetch(r);
+    for (std::size_t r = part_first; r < std::min(part_first + ahead, part_end); ++r) prefetch(r);
+    // Every row of the batch draws its augmentation words; only the part's rows are copied (to row r - part_first).
     for (std::size_t r = 0; r < rows; ++r) {
-      if (r + ahead < rows) prefetch(r + ahead);
-      const std::size_t e = order_[first + r];
       const bool mirror = flip > 0 && ((*gen)() < threshold || always);
       std::ptrdiff_t dy = 0, dx = 0;
       if (shift > 0) {
@@ -228,12 +254,15 @@ void Batcher::load(std::size_t i, double flip, int shift, std::mt19937_64* gen) 
         dy = static_cast<std::ptrdiff_t>(word % span) - shift;
         dx = static_cast<std::ptrdiff_t>(word / span % span) - shift;
       }
+      if (r < part_first || r >= part_end) continue;
+      if (r + ahead < part_end) prefetch(r + ahead);
+      const std::size_t e = order_[first + r], o = r - part_first;
       if (bytes_.empty())
-        copy(x + r * f, data_->images.data() + e * f, mirror, dy, dx);
+        copy(x + o * f, data_->images.data() + e * f, mirror, dy, dx);
       else
-        copy(x + r * f, bytes_.data() + e * f, mirror, dy, dx);
-      b.labels[r] = data_->labels[e];
-      y[r * static_cast<std::size_t>(classes_) + data_->labels[e]] = T(1);
+        copy(x + o * f, bytes_.data() + e * f, mirror, dy, dx);
+      b.labels[o] = data_->labels[e];
+      y[o * static_cast<std::size_t>(classes_) + data_->labels[e]] = T(1);
     }
   });
   x_ = &b.x;
@@ -466,11 +495,14 @@ EpochStats Trainer::train_epoch(std::FILE* progress) {
   std::optional<ProgressBar> bar;
   if (progress) bar.emplace(fmt::format("epoch {}/{}", epoch_ + 1, config_.epochs), n, progress);
   double loss_sum = 0.0;
-  std::size_t correct = 0, seen = 0;
+  std::size_t correct = 0, seen = 0, batch_rows = 0;
   for (std::size_t i = 0; i < n; ++i) {
-    batcher_.load(i, config_.flip, config_.shift, &gen_);
-    const std::vector<std::uint8_t>& labels = batcher_.labels();
-    {
+    // One process loads the whole batch; a rank loads its shard (the generator draws for every row either way).
+    const std::size_t rows = batcher_.rows(i);
+    const Shard part = dist_ ? shard(rows, dist_->rank(), dist_->size()) : Shard{0, rows};
+    batcher_.load(i, part.first, part.rows, config_.flip, config_.shift, &gen_);
+    if (part.rows > 0) {
+      const std::vector<std::uint8_t>& labels = batcher_.labels();
       autodiff::TapeScope scope(tape_);  // clears the tape at the end of the step, keeping its memory
       const Tensor out = model_.forward(batcher_.x());
       const Tensor loss = config_.cost == Cost::squared_error ? squared_error(out, batcher_.one_hot())
@@ -479,21 +511,41 @@ EpochStats Trainer::train_epoch(std::FILE* progress) {
       loss_sum += loss.at(0) * static_cast<double>(labels.size());
       correct += count_correct(out.value(), labels);
     }
+    // Each rank's loss is the mean over its own rows, so the weights rows_r / rows make the sum of the ranks'
+    // gradients the gradient of the whole batch's mean loss.
+    if (dist_) dist_->allreduce_mean(optimizer_->params(), static_cast<double>(part.rows) / static_cast<double>(rows));
     optimizer_->set_lr(scheduled_lr(config_, step_, total));
     optimizer_->step();
     optimizer_->zero_grad();
     ++step_;
-    seen += labels.size();
-    if (bar) bar->update(i + 1, loss_sum / static_cast<double>(seen), seen);
+    seen += part.rows;
+    batch_rows += rows;
+    if (bar) bar->update(i + 1, loss_sum / static_cast<double>(std::max<std::size_t>(seen, 1)), batch_rows);
   }
   if (bar) bar->finish();
   ++epoch_;
+  if (dist_) {
+    std::vector<double> sums{loss_sum, static_cast<double>(correct), static_cast<double>(seen)};
+    dist_->allreduce_sum(sums);
+    loss_sum = sums[0];
+    correct = static_cast<std::size_t>(sums[1]);
+    seen = static_cast<std::size_t>(sums[2]);
+    if (!dist_->in_sync(optimizer_->params()))
+      throw std::runtime_error(fmt::format("Trainer: the ranks' parameters differ after epoch {} (the MPI reduction "
+                                           "did not give every rank the same sum)",
+                                           epoch_));
+  }
   EpochStats s;
   s.loss = loss_sum / static_cast<double>(seen);
   s.accuracy = static_cast<double>(correct) / static_cast<double>(seen);
   s.examples = seen;
   s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return s;
+}
+
+void Trainer::set_distributed(Distributed* d) {
+  dist_ = d;
+  if (dist_) dist_->broadcast(model_);
 }
 
 void Trainer::save(const std::filesystem::path& file) const {

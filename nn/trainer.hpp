@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <random>
 #include <span>
@@ -23,6 +24,8 @@
 #include <vector>
 
 namespace nn {
+
+class Distributed;
 
 enum class OptimizerKind { sgd, adam };
 /// "sgd" or "adam". @throws std::invalid_argument naming the unknown value.
@@ -88,6 +91,8 @@ class Batcher {
           bool compact = true);
 
   std::size_t batches() const { return (data_->count + batch_ - 1) / batch_; }
+  /// Rows of batch i (the batch size, or fewer for the last batch).
+  std::size_t rows(std::size_t i) const;
   /// Shuffles the examples from their original order, so an epoch's order depends on the generator's state only.
   void shuffle(std::mt19937_64& gen);
   /// Loads batch i of the current order, augmented: with flip > 0 each image is mirrored left-right with that
@@ -95,6 +100,11 @@ class Batcher {
   /// augmentation that is on draws one word from gen per image, so the draw count never depends on the data.
   /// @throws std::invalid_argument when an augmentation is on without a generator.
   void load(std::size_t i, double flip = 0.0, int shift = 0, std::mt19937_64* gen = nullptr);
+  /// Loads only rows [first, first + count) of batch i (one rank's shard in data-parallel training; count may be
+  /// 0). Augmentation words are still drawn for every row of the batch, so the generator ends in the same state and
+  /// each loaded row is exactly as load(i, flip, shift, gen) would make it.
+  /// @throws std::invalid_argument when the rows are not inside the batch, or as load().
+  void load(std::size_t i, std::size_t first, std::size_t count, double flip, int shift, std::mt19937_64* gen);
 
   /// Inputs [b, features] of the loaded batch.
   const autodiff::Tensor& x() const { return *x_; }
@@ -117,6 +127,7 @@ class Batcher {
   autodiff::Dtype dtype_;
   std::vector<std::uint32_t> order_;
   Buffers full_, tail_;
+  std::map<std::size_t, Buffers> shards_;  // other row counts, made on first use (shards of full_ and tail_)
   const autodiff::Tensor* x_ = nullptr;
   const autodiff::Tensor* y_ = nullptr;
   const std::vector<std::uint8_t>* labels_ = nullptr;
@@ -190,6 +201,16 @@ class Trainer {
   const History& history() const { return history_; }
   std::mt19937_64& generator() { return gen_; }
 
+  /// Data-parallel training over MPI (nn/distributed.hpp), or nullptr (the default) for one process. Copies rank
+  /// 0's parameters to every rank; from then on each epoch every rank shuffles the same order, works on its shard
+  /// of every batch (Batcher::load with a row range), and averages the gradients before each update, so the
+  /// parameters equal a single-process run with the same batch size up to float rounding. Epoch statistics are
+  /// summed over the ranks, and each epoch ends by checking that the ranks' parameters are identical. Call it on
+  /// every rank, after load(); `d` must outlive the training calls.
+  /// @throws std::runtime_error from train_epoch when the ranks' parameters have diverged.
+  void set_distributed(Distributed* d);
+  Distributed* distributed() const { return dist_; }
+
   /// Trains one epoch: reshuffles from the generator, then for each batch one forward, backward and update on the
   /// reused tape. With `progress` a terminal, draws a ProgressBar on it; otherwise prints nothing.
   EpochStats train_epoch(std::FILE* progress = nullptr);
@@ -213,6 +234,7 @@ class Trainer {
   autodiff::Tape tape_;
   std::size_t epoch_ = 0, step_ = 0;
   History history_;
+  Distributed* dist_ = nullptr;
 };
 
 }  // namespace nn
