@@ -41,7 +41,8 @@ struct Projected {
   Tensor operator()(const std::vector<Tensor>& x) {
     Tensor y = f(x);
     if (y.dtype() != Dtype::f64) throw std::invalid_argument("gradcheck: the function must return float64 for float64 inputs");
-    if (y.numel() == 1) return reshape(y, Shape{});
+    // sum, not reshape: a recorded node even when f returns one of its inputs (backward refuses a leaf root).
+    if (y.numel() == 1) return sum(y);
     return sum(y * r);
   }
 };
@@ -111,7 +112,8 @@ GradcheckReport gradcheck(const ScalarFunction& f, const std::vector<double>& in
   {
     TapeScope scope;
     Var out = f(x);
-    if (!out.is_leaf()) backward(out);
+    if (out.is_leaf()) out = out + 0.0;  // f returned an input or a constant: backward needs a recorded root
+    backward(out);
     for (std::size_t i = 0; i < x.size(); ++i) analytic[i] = x[i].grad();
   }
   auto eval_at = [&](std::size_t i, double v) {
@@ -148,12 +150,12 @@ GradcheckReport gradgradcheck(const TensorFunction& f, const std::vector<Tensor>
       for (const Tensor& t : x) xs.push_back(Tensor::parameter(t.value()));
       Tensor yy = f(xs);
       if (yy.numel() != 1) yy = sum(yy * projection(yy.shape(), seed));
-      std::vector<Tensor> gs = gradient(reshape(yy, Shape{}), xs, false);
+      std::vector<Tensor> gs = gradient(sum(yy), xs, false);
       double acc = 0.0;
       for (std::size_t i = 0; i < gs.size(); ++i) acc += sum(gs[i] * vs[i]).value().at(0);
       return scalar(acc, Dtype::f64);
     }
-    std::vector<Tensor> gs = gradient(reshape(y, Shape{}), x, true);
+    std::vector<Tensor> gs = gradient(sum(y), x, true);
     Tensor acc = sum(gs[0] * vs[0]);
     for (std::size_t i = 1; i < gs.size(); ++i) acc = acc + sum(gs[i] * vs[i]);
     return acc;

@@ -1,0 +1,14 @@
+// libFuzzer entry for the checkpoint target: a FuzzFailure becomes abort(), which libFuzzer reports with the input.
+#include "tests/fuzz/targets.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  try {
+    return fuzz::fuzz_checkpoint(data, size);
+  } catch (const fuzz::FuzzFailure& e) {
+    std::fprintf(stderr, "fuzz checkpoint: FAILURE: %s\n", e.what());
+    std::abort();
+  }
+}
