@@ -10,8 +10,10 @@ if [ "${WITH_MPI:-0}" = 1 ]; then PACKAGES+=(libopenmpi-dev openmpi-bin); fi
 # report, and libFuzzer's coverage instrumentation, so one build serves both the test suite and the fuzzers.
 SANITIZE_PACKAGES=(clang-14 libclang-rt-14-dev)
 SANITIZE_DIR=build-asan
-SANITIZE_OPTIONS=(-Dfuzz=enabled --buildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false
-                  -Dcpp_args=-fno-sanitize-recover=all -Dcpp_link_args=-fno-sanitize-recover=all)
+# -O1 with line tables only (file:line in reports) compiles about twice as fast as -O2 -g; asserts stay on.
+SANITIZE_OPTIONS=(-Dfuzz=enabled -Doptimization=1 -Ddebug=false -Db_ndebug=false
+                  -Db_sanitize=address,undefined -Db_lundef=false
+                  "-Dcpp_args=-fno-sanitize-recover=all -gline-tables-only" -Dcpp_link_args=-fno-sanitize-recover=all)
 # allocator_may_return_null: a huge allocation must reach the library's own OutOfMemory error, not abort in ASan.
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:allocator_may_return_null=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1

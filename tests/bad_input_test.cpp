@@ -2,6 +2,7 @@
 #define BOOST_TEST_MODULE bad_input_test
 #include <boost/test/unit_test.hpp>
 
+#include "sanitizers.hpp"
 #include "throws_with.hpp"
 
 #include "autodiff/autodiff.hpp"
@@ -32,17 +33,7 @@ using namespace autodiff;
 
 namespace {
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool asan = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool asan = true;
-#else
-constexpr bool asan = false;
-#endif
-#else
-constexpr bool asan = false;
-#endif
+using testing::asan;
 
 struct TempDir {
   fs::path path = fs::temp_directory_path() / ("bad_input_test_" + std::to_string(::getpid()));

@@ -3,6 +3,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "rss.hpp"
+#include "sanitizers.hpp"
 
 #include "autodiff/autodiff.hpp"
 #include "nn/scalar_mlp.hpp"
@@ -243,7 +244,18 @@ BOOST_AUTO_TEST_CASE(four_threads_training_10000_steps_match_serial_runs, *boost
 // A tape that kept nodes, grads or buffers per step would grow by at least the step's recorded size every step:
 // about 10 KB for the seed network's batch and about 40 KB for the scalar model's 1,200 nodes, so 10,000 steps would
 // add 100 MB or more, far above the bound.
+// Under AddressSanitizer RSS also holds its quarantine of freed blocks (up to 256 MiB), so it grows with any churn:
+// the bound is checked in the other builds, and LeakSanitizer reports leaks in that one.
 constexpr std::size_t growth_bound = 8u << 20;
+namespace {
+void check_flat(std::size_t before, std::size_t after) {
+  BOOST_TEST(before > 0u);
+  if (testing::asan)
+    BOOST_TEST_MESSAGE("ASan build: RSS bound not checked (quarantine)");
+  else
+    BOOST_TEST(after < before + growth_bound);
+}
+}  // namespace
 
 BOOST_AUTO_TEST_CASE(seed_network_rss_flat_over_10000_steps) {
   const nn::Dataset data = synthetic_images(8);
@@ -260,8 +272,7 @@ BOOST_AUTO_TEST_CASE(seed_network_rss_flat_over_10000_steps) {
   BOOST_TEST_MESSAGE("seed network, 10,000 steps after 500 warm-up steps (" << seconds << " s): RSS " << rss::mib(before)
                                                                            << " MiB -> " << rss::mib(after)
                                                                            << " MiB, peak (VmHWM) " << rss::mib(peak) << " MiB");
-  BOOST_TEST(before > 0u);
-  BOOST_TEST(after < before + growth_bound);
+  check_flat(before, after);
 }
 
 BOOST_AUTO_TEST_CASE(scalar_model_rss_flat_over_10000_steps) {
@@ -277,8 +288,7 @@ BOOST_AUTO_TEST_CASE(scalar_model_rss_flat_over_10000_steps) {
                                                                                     << rss::mib(before) << " MiB -> "
                                                                                     << rss::mib(after) << " MiB, peak (VmHWM) "
                                                                                     << rss::mib(peak) << " MiB");
-  BOOST_TEST(before > 0u);
-  BOOST_TEST(after < before + growth_bound);
+  check_flat(before, after);
 }
 
 // ---- depth -------------------------------------------------------------------------------------------
