@@ -3,6 +3,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "sanitizers.hpp"
+#include "temp_dir.hpp"
 #include "throws_with.hpp"
 
 #include "autodiff/autodiff.hpp"
@@ -33,19 +34,9 @@ using namespace autodiff;
 
 namespace {
 
-using testing::asan;
+using testing::TempDir;
 
-struct TempDir {
-  fs::path path = fs::temp_directory_path() / ("bad_input_test_" + std::to_string(::getpid()));
-  TempDir() {
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using testing::asan;
 
 void write_text(const fs::path& p, const std::string& s) {
   std::ofstream out(p, std::ios::binary | std::ios::trunc);
@@ -267,7 +258,7 @@ BOOST_AUTO_TEST_CASE(nan_and_inf_propagate_by_default_and_anomaly_mode_names_the
 BOOST_AUTO_TEST_CASE(wrong_format_files) {
   // Each loader given the other's file, a text file and an empty file. Truncation, bit flips, wrong versions and
   // missing files are covered in serialize_test::bad_files and data_test.
-  TempDir dir;
+  const TempDir dir("bad_input_test");
   std::mt19937_64 gen(1);
   nn::MLP model({2, 3, 1}, gen);
   const fs::path ckpt = dir.path / "model.adnn", idx = dir.path / "labels.idx", idx_gz = dir.path / "labels.idx.gz",
@@ -294,7 +285,7 @@ BOOST_AUTO_TEST_CASE(unreadable_files) {
   // Tests run as root, for whom chmod 000 does not stop reading, so unreadable means: a directory, a device, and
   // /proc/self/mem, a regular file whose read fails with EIO at offset 0. (serialize_test covers a directory and a
   // missing file for the checkpoint loader; data_test a missing file for read_idx.)
-  TempDir dir;
+  const TempDir dir("bad_input_test");
   using E = std::invalid_argument;
   BOOST_CHECK(throws_with<E>([&] { nn::read_idx(dir.path); }, {"read_idx", dir.path.string(), "not a regular file"}));
   BOOST_CHECK(throws_with<E>([] { nn::read_idx("/dev/null"); }, {"read_idx", "/dev/null", "not a regular file"}));

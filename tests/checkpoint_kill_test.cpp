@@ -2,6 +2,8 @@
 #define BOOST_TEST_MODULE checkpoint_kill_test
 #include <boost/test/unit_test.hpp>
 
+#include "temp_dir.hpp"
+
 #include "autodiff/autodiff.hpp"
 #include "nn/mlp.hpp"
 #include "nn/serialize.hpp"
@@ -31,18 +33,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-/// A fresh directory under the system temp dir (a real disk here, so fsync costs what it costs), removed at the end.
-struct TempDir {
-  fs::path path = fs::temp_directory_path() / fmt::format("checkpoint_kill_test_{}", ::getpid());
-  TempDir() {
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using testing::TempDir;
 
 /// A model whose checkpoint (5.3 MB: 1.33 M float parameters) takes milliseconds to encode, checksum and write.
 nn::MLP big_model() {
@@ -90,7 +81,7 @@ constexpr std::int64_t base(int i) { return 100000 * static_cast<std::int64_t>(i
 // half-old file: load throws (truncated, checksum mismatch) or finds mixed versions, and the checks below fail. A
 // rename issued before the data is complete fails the same way.
 BOOST_AUTO_TEST_CASE(sigkill_during_save_leaves_a_loadable_checkpoint) {
-  TempDir dir;
+  const TempDir dir("checkpoint_kill_test");
   const fs::path file = dir.path / "model.ckpt";
   fs::path tmp = file;
   tmp += ".tmp";
@@ -179,7 +170,7 @@ BOOST_AUTO_TEST_CASE(sigkill_during_save_leaves_a_loadable_checkpoint) {
 // A "<file>.tmp" left by a killed save (partial, or garbage) does not disturb loading the checkpoint, and the next
 // save replaces it.
 BOOST_AUTO_TEST_CASE(stale_tmp_file_does_not_break_save_or_load) {
-  TempDir dir;
+  const TempDir dir("checkpoint_kill_test");
   const fs::path file = dir.path / "model.ckpt";
   fs::path tmp = file;
   tmp += ".tmp";

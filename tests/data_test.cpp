@@ -5,6 +5,8 @@
 #endif
 #include <boost/test/unit_test.hpp>
 
+#include "temp_dir.hpp"
+
 #include "nn/data.hpp"
 
 #include <fmt/format.h>
@@ -27,17 +29,7 @@ using Bytes = std::vector<std::uint8_t>;
 
 namespace {
 
-/// A fresh directory under the system temp dir, removed with everything in it.
-struct TempDir {
-  fs::path path =
-      fs::temp_directory_path() / fmt::format("data_test_{:x}_{:x}", std::random_device{}(),
-                                              std::chrono::steady_clock::now().time_since_epoch().count());
-  TempDir() { fs::create_directories(path); }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using testing::TempDir;
 
 Bytes idx_bytes(std::uint8_t dtype, const std::vector<std::uint32_t>& dims, const Bytes& payload) {
   Bytes out = {0, 0, dtype, static_cast<std::uint8_t>(dims.size())};
@@ -89,7 +81,7 @@ Bytes pattern(std::size_t n) {
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(round_trip_plain_and_gzip) {
-  TempDir tmp;
+  const TempDir tmp("data_test");
   const std::vector<std::uint32_t> dims = {3, 2, 4};
   const Bytes payload = pattern(24);
   for (bool gzip : {false, true}) {
@@ -108,7 +100,7 @@ BOOST_AUTO_TEST_CASE(round_trip_plain_and_gzip) {
 }
 
 BOOST_AUTO_TEST_CASE(read_concatenated_gzip_members) {
-  TempDir tmp;
+  const TempDir tmp("data_test");
   Bytes whole = idx_bytes(0x08, {6}, {1, 2, 3, 4, 5, 6});
   fs::path a = tmp.path / "a.gz", b = tmp.path / "b.gz", file = tmp.path / "ab.gz";
   write_raw(a, Bytes(whole.begin(), whole.begin() + 7), true);
@@ -120,7 +112,7 @@ BOOST_AUTO_TEST_CASE(read_concatenated_gzip_members) {
 }
 
 BOOST_AUTO_TEST_CASE(write_idx_rejects_size_mismatch) {
-  TempDir tmp;
+  const TempDir tmp("data_test");
   fs::path file = tmp.path / "w.idx";
   BOOST_CHECK_EXCEPTION(nn::write_idx(file, {2, 3}, pattern(5), false), std::invalid_argument,
                         message_has({"write_idx", file.string(), "need 6 bytes, found 5"}));
@@ -129,14 +121,14 @@ BOOST_AUTO_TEST_CASE(write_idx_rejects_size_mismatch) {
 }
 
 BOOST_AUTO_TEST_CASE(missing_file) {
-  TempDir tmp;
+  const TempDir tmp("data_test");
   fs::path file = tmp.path / "absent-idx1-ubyte.gz";
   BOOST_CHECK_EXCEPTION(nn::read_idx(file), std::invalid_argument,
                         message_has({"read_idx", file.string(), "does not exist"}));
 }
 
 BOOST_AUTO_TEST_CASE(wrong_magic) {
-  TempDir tmp;
+  const TempDir tmp("data_test");
   fs::path file = tmp.path / "magic.idx";
   write_raw(file, {0x12, 0x34, 0x56, 0x78, 0, 0, 0, 1, 9});
   BOOST_CHECK_EXCEPTION(nn::read_idx(file), std::invalid_argument,
@@ -144,7 +136,7 @@ BOOST_AUTO_TEST_CASE(wrong_magic) {
 }
 
 BOOST_AUTO_TEST_CASE(unsupported_dtype) {
-  TempDir tmp;
+  const TempDir tmp("data_test");
   fs::path file = tmp.path / "float.idx";
   write_raw(file, idx_bytes(0x0D, {1}, {0, 0, 0, 0}));
   BOOST_CHECK_EXCEPTION(nn::read_idx(file), std::invalid_argument,
@@ -152,7 +144,7 @@ BOOST_AUTO_TEST_CASE(unsupported_dtype) {
 }
 
 BOOST_AUTO_TEST_CASE(bad_dimension_count_and_overflow) {
-  TempDir tmp;
+  const TempDir tmp("data_test");
   fs::path five = tmp.path / "five.idx", huge = tmp.path / "huge.idx";
   write_raw(five, idx_bytes(0x08, {1, 1, 1, 1, 1}, {7}));
   BOOST_CHECK_EXCEPTION(nn::read_idx(five), std::invalid_argument,
@@ -164,7 +156,7 @@ BOOST_AUTO_TEST_CASE(bad_dimension_count_and_overflow) {
 }
 
 BOOST_AUTO_TEST_CASE(truncated_header_and_payload) {
-  TempDir tmp;
+  const TempDir tmp("data_test");
   for (bool gzip : {false, true}) {
     BOOST_TEST_CONTEXT("gzip " << gzip) {
       fs::path head = tmp.path / "head.idx", body = tmp.path / "body.idx";
@@ -180,7 +172,7 @@ BOOST_AUTO_TEST_CASE(truncated_header_and_payload) {
 }
 
 BOOST_AUTO_TEST_CASE(trailing_bytes) {
-  TempDir tmp;
+  const TempDir tmp("data_test");
   for (bool gzip : {false, true}) {
     BOOST_TEST_CONTEXT("gzip " << gzip) {
       fs::path file = tmp.path / "trail.idx";
@@ -192,7 +184,7 @@ BOOST_AUTO_TEST_CASE(trailing_bytes) {
 }
 
 BOOST_AUTO_TEST_CASE(corrupt_gzip) {
-  TempDir tmp;
+  const TempDir tmp("data_test");
   fs::path good = tmp.path / "good.gz", bad = tmp.path / "bad.gz";
   write_raw(good, idx_bytes(0x08, {300}, pattern(300)), true);
   const Bytes raw = read_raw(good);
@@ -215,7 +207,7 @@ BOOST_AUTO_TEST_CASE(corrupt_gzip) {
 }
 
 BOOST_AUTO_TEST_CASE(pixel_scaling_and_labels) {
-  TempDir tmp;
+  const TempDir tmp("data_test");
   fs::path images = tmp.path / "i.idx", labels = tmp.path / "l.gz";
   nn::write_idx(images, {2, 1, 3}, Bytes{0, 255, 51, 102, 0, 255}, false);
   nn::write_idx(labels, {2}, Bytes{9, 0}, true);
@@ -233,7 +225,7 @@ BOOST_AUTO_TEST_CASE(pixel_scaling_and_labels) {
 }
 
 BOOST_AUTO_TEST_CASE(count_mismatch) {
-  TempDir tmp;
+  const TempDir tmp("data_test");
   fs::path images = tmp.path / "imgs.idx", labels = tmp.path / "labs.idx";
   nn::write_idx(images, {3, 2, 2}, pattern(12), false);
   nn::write_idx(labels, {4}, Bytes{1, 2, 3, 4}, false);
@@ -242,7 +234,7 @@ BOOST_AUTO_TEST_CASE(count_mismatch) {
 }
 
 BOOST_AUTO_TEST_CASE(wrong_rank) {
-  TempDir tmp;
+  const TempDir tmp("data_test");
   fs::path images = tmp.path / "imgs.idx", labels = tmp.path / "labs.idx";
   nn::write_idx(images, {3, 4}, pattern(12), false);
   nn::write_idx(labels, {3}, Bytes{1, 2, 3}, false);
@@ -253,7 +245,7 @@ BOOST_AUTO_TEST_CASE(wrong_rank) {
 }
 
 BOOST_AUTO_TEST_CASE(label_out_of_range) {
-  TempDir tmp;
+  const TempDir tmp("data_test");
   fs::path images = tmp.path / "imgs.idx", labels = tmp.path / "labs.idx";
   nn::write_idx(images, {3, 1, 1}, Bytes{1, 2, 3}, false);
   nn::write_idx(labels, {3}, Bytes{1, 10, 2}, false);
@@ -280,7 +272,7 @@ BOOST_AUTO_TEST_CASE(subset_takes_first_examples) {
 }
 
 BOOST_AUTO_TEST_CASE(load_dataset_names_and_missing_file) {
-  TempDir tmp;
+  const TempDir tmp("data_test");
   // The .gz name wins over the plain one; a plain name alone is used as a fallback.
   nn::write_idx(tmp.path / "train-images-idx3-ubyte.gz", {2, 1, 1}, Bytes{255, 0}, true);
   nn::write_idx(tmp.path / "train-images-idx3-ubyte", {1, 1, 1}, Bytes{0}, false);

@@ -6,9 +6,11 @@
 #endif
 #include <boost/test/unit_test.hpp>
 
+#include "synthetic_data.hpp"
+#include "throws_with.hpp"
+
 #include "nn/distributed.hpp"
 #include "nn/trainer.hpp"
-#include "throws_with.hpp"
 
 #include <fmt/format.h>
 #include <sys/wait.h>
@@ -25,18 +27,7 @@ namespace utf = boost::unit_test;
 
 namespace {
 
-nn::Dataset synthetic(std::size_t count) {
-  nn::Dataset d;
-  d.rows = 4;
-  d.cols = 3;
-  d.count = count;
-  for (std::size_t i = 0; i < count; ++i) {
-    for (std::size_t k = 0; k < d.features(); ++k)
-      d.images.push_back(static_cast<float>((i * 7 + k * 13) % 256) / 255.0f);
-    d.labels.push_back(static_cast<std::uint8_t>(i % 3));
-  }
-  return d;
-}
+using testing::synthetic;
 
 }  // namespace
 

@@ -5,6 +5,8 @@
 #endif
 #include <boost/test/unit_test.hpp>
 
+#include "temp_dir.hpp"
+
 #include "nn/plot.hpp"
 
 #include <fmt/format.h>
@@ -23,17 +25,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-/// A fresh directory under the system temp dir, removed with everything in it.
-struct TempDir {
-  fs::path path =
-      fs::temp_directory_path() / fmt::format("plot_test_{:x}_{:x}", std::random_device{}(),
-                                              std::chrono::steady_clock::now().time_since_epoch().count());
-  TempDir() { fs::create_directories(path); }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using testing::TempDir;
 
 std::string slurp(const fs::path& file) {
   std::ifstream f(file, std::ios::binary);
@@ -83,7 +75,7 @@ std::string write_and_check(const fs::path& file, const std::vector<nn::Panel>& 
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(single_point) {
-  TempDir tmp;
+  const TempDir tmp("plot_test");
   fs::path file = tmp.path / "one.svg";
   std::string svg = write_and_check(file, {{"Loss", "cross-entropy", {{"train", {0.7}}, {"test", {0.9}}}}});
   BOOST_TEST(count(svg, "<circle") == 4u);                 // one marker per series plus one per legend entry
@@ -91,7 +83,7 @@ BOOST_AUTO_TEST_CASE(single_point) {
 }
 
 BOOST_AUTO_TEST_CASE(constant_series_over_epochs) {
-  TempDir tmp;
+  const TempDir tmp("plot_test");
   fs::path file = tmp.path / "flat.svg";
   nn::Panel loss{
       "Loss", "mean loss", {{"train", std::vector<double>(8, 0.0)}, {"test", std::vector<double>(8, 0.0)}}};
@@ -108,7 +100,7 @@ BOOST_AUTO_TEST_CASE(constant_series_over_epochs) {
 }
 
 BOOST_AUTO_TEST_CASE(non_finite_points_leave_gaps) {
-  TempDir tmp;
+  const TempDir tmp("plot_test");
   fs::path file = tmp.path / "gap.svg";
   double nan = std::nan(""), inf = INFINITY;
   std::string svg =
@@ -118,7 +110,7 @@ BOOST_AUTO_TEST_CASE(non_finite_points_leave_gaps) {
 }
 
 BOOST_AUTO_TEST_CASE(replaces_existing_file) {
-  TempDir tmp;
+  const TempDir tmp("plot_test");
   fs::path file = tmp.path / "old.svg";
   std::ofstream(file) << "stale";
   write_and_check(file, {{"Loss", "loss", {{"train", {3, 2, 1}}}}});
@@ -126,7 +118,7 @@ BOOST_AUTO_TEST_CASE(replaces_existing_file) {
 }
 
 BOOST_AUTO_TEST_CASE(errors_name_the_file) {
-  TempDir tmp;
+  const TempDir tmp("plot_test");
   fs::path file = tmp.path / "missing_dir" / "chart.svg";
   auto names = [&](const std::string& what) {
     return [&, what](const std::invalid_argument& e) {

@@ -2,6 +2,7 @@
 #define BOOST_TEST_MODULE serialize_test
 #include <boost/test/unit_test.hpp>
 
+#include "temp_dir.hpp"
 #include "throws_with.hpp"
 
 #include "autodiff/autodiff.hpp"
@@ -30,23 +31,7 @@ using autodiff::Shape;
 
 namespace {
 
-/// A fresh empty directory per test, removed at the end.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    path = fs::temp_directory_path() / ("nn_serialize_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter()++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  static int& counter() {
-    static int c = 0;
-    return c;
-  }
-};
+using testing::TempDir;
 
 std::vector<std::uint8_t> read_bytes(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -78,7 +63,7 @@ std::uint32_t le32(const std::vector<std::uint8_t>& b, std::size_t at) {
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(round_trip_is_exact_for_f32_and_f64) {
-  TempDir dir;
+  const TempDir dir("nn_serialize_test");
   std::mt19937_64 gen(1);
   const std::vector<std::pair<std::string, Array>> arrays = {
       {"a.f32", filled(Shape{3, 4}, Dtype::f32, gen)}, {"b.f64", filled(Shape{2, 3, 5}, Dtype::f64, gen)},
@@ -108,7 +93,7 @@ BOOST_AUTO_TEST_CASE(round_trip_is_exact_for_f32_and_f64) {
 }
 
 BOOST_AUTO_TEST_CASE(module_round_trip) {
-  TempDir dir;
+  const TempDir dir("nn_serialize_test");
   for (const Dtype dtype : {Dtype::f32, Dtype::f64}) {
     std::mt19937_64 g1(1), g2(2);
     nn::MLP a({3, 5, 2}, g1, nn::Activation::sigmoid, nn::Activation::sigmoid, nn::Init::normal, dtype);
@@ -126,7 +111,7 @@ BOOST_AUTO_TEST_CASE(module_round_trip) {
 }
 
 BOOST_AUTO_TEST_CASE(bad_files) {
-  TempDir dir;
+  const TempDir dir("nn_serialize_test");
   std::mt19937_64 gen(3);
   nn::MLP model({2, 3, 1}, gen);
   const fs::path good = dir.path / "good.adnn";
@@ -194,7 +179,7 @@ BOOST_AUTO_TEST_CASE(bad_files) {
 }
 
 BOOST_AUTO_TEST_CASE(loading_into_a_different_model) {
-  TempDir dir;
+  const TempDir dir("nn_serialize_test");
   std::mt19937_64 gen(4);
   nn::MLP saved({2, 3, 1}, gen);
   const fs::path file = dir.path / "m.adnn";
@@ -225,7 +210,7 @@ BOOST_AUTO_TEST_CASE(loading_into_a_different_model) {
 }
 
 BOOST_AUTO_TEST_CASE(save_writes_a_temporary_then_renames) {
-  TempDir dir;
+  const TempDir dir("nn_serialize_test");
   std::mt19937_64 gen(5);
   nn::MLP a({2, 3, 1}, gen), b({2, 3, 1}, gen);
   const fs::path file = dir.path / "ckpt.adnn";

@@ -5,6 +5,9 @@
 #endif
 #include <boost/test/unit_test.hpp>
 
+#include "synthetic_data.hpp"
+#include "temp_dir.hpp"
+
 #include "nn/serialize.hpp"
 #include "nn/trainer.hpp"
 
@@ -32,6 +35,9 @@ using autodiff::Tensor;
 
 namespace {
 
+using testing::synthetic;
+using testing::TempDir;
+
 const fs::path data_dir = "/usr/share/datasets/fashion-mnist";
 // Tests run with workdir build/tests; the program is built next door.
 const fs::path program = "../examples/train";
@@ -52,32 +58,6 @@ boost::test_tools::assertion_result has_program(utf::test_unit_id) {
 const nn::Split& fashion() {
   static const nn::Split split = nn::load_dataset(data_dir);
   return split;
-}
-
-/// A fresh directory under the system temp dir, removed with everything in it.
-struct TempDir {
-  fs::path path = fs::temp_directory_path() /
-                  fmt::format("train_test_{:x}_{:x}", std::random_device{}(),
-                              std::chrono::steady_clock::now().time_since_epoch().count());
-  TempDir() { fs::create_directories(path); }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
-
-/// A small synthetic dataset: `count` 4x3 images whose pixels are k/255, labels cycling through `classes`.
-nn::Dataset synthetic(std::size_t count, int classes = 3) {
-  nn::Dataset d;
-  d.rows = 4;
-  d.cols = 3;
-  d.count = count;
-  for (std::size_t i = 0; i < count; ++i) {
-    for (std::size_t k = 0; k < d.features(); ++k)
-      d.images.push_back(static_cast<float>((i * 7 + k * 13) % 256) / 255.0f);
-    d.labels.push_back(static_cast<std::uint8_t>(i % static_cast<std::size_t>(classes)));
-  }
-  return d;
 }
 
 /// Every parameter's bytes, in order.
@@ -306,7 +286,7 @@ BOOST_AUTO_TEST_CASE(checkpoint_resume_is_bit_identical, *utf::precondition(has_
   adam.epochs = 3;
   for (const nn::TrainConfig& c : {sgd, adam}) {
     BOOST_TEST_CONTEXT(nn::summary(c, 784, 10)) {
-      TempDir dir;
+      const TempDir dir("train_test");
       const fs::path file = dir.path / "run.ckpt";
 
       nn::Trainer straight(c, train);
@@ -344,7 +324,7 @@ BOOST_AUTO_TEST_CASE(checkpoint_resume_is_bit_identical, *utf::precondition(has_
 
 BOOST_AUTO_TEST_CASE(checkpoint_errors, *utf::precondition(has_data)) {
   const nn::Dataset train = nn::subset(fashion().train, 300);
-  TempDir dir;
+  const TempDir dir("train_test");
   const fs::path file = dir.path / "a.ckpt";
   nn::TrainConfig c = nn::preset("seed");
   nn::Trainer a(c, train);
@@ -426,7 +406,7 @@ BOOST_AUTO_TEST_CASE(program_help_lists_every_flag, *utf::precondition(has_progr
 
 BOOST_AUTO_TEST_CASE(program_trains_saves_resumes_and_plots, *utf::precondition(has_program) *
                                                                  utf::precondition(has_data)) {
-  TempDir dir;
+  const TempDir dir("train_test");
   const fs::path ckpt = dir.path / "run.ckpt", svg = dir.path / "curve.svg";
   const Run r = run_program(fmt::format("--limit 1000 --epochs 2 --seed 3 --save {} --plot {}", ckpt.string(), svg.string()));
   BOOST_TEST_REQUIRE(r.status == 0, r.output);
