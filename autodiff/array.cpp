@@ -1,4 +1,4 @@
-// Array storage and the per-thread buffer pool that keeps training steps free of page faults.
+// Array storage, the per-thread buffer pool that keeps training steps free of page faults, and the tape's kernels.
 #include "autodiff/array.hpp"
 
 #include <fmt/format.h>
@@ -6,6 +6,7 @@
 #include <sys/sysinfo.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -91,9 +92,9 @@ Buffer* acquire_buffer(std::size_t bytes) {
   return new_buffer(c);
 }
 
-void release_buffer(Buffer* b) {
-  if (b->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+void Buffer::destroy(Buffer* b) noexcept {
   if (pool_gone) {
+    b->~Buffer();
     std::free(b);
     return;
   }
@@ -101,6 +102,7 @@ void release_buffer(Buffer* b) {
   const std::size_t bytes = std::size_t{64} << b->size_class;
   // Keep at most 1 GiB cached per thread; beyond that give memory back.
   if (p.cached + bytes > (std::size_t{1} << 30)) {
+    b->~Buffer();
     std::free(b);
     return;
   }
@@ -108,7 +110,6 @@ void release_buffer(Buffer* b) {
   p.free[b->size_class].push_back(b);
 }
 
-std::size_t pool_cached_bytes() { return pool().cached; }
 std::size_t pool_misses() { return pool().misses; }
 
 }  // namespace detail
@@ -143,41 +144,20 @@ Array::Array(const Shape& shape, Dtype dtype) : shape_(shape), dtype_(dtype) {
   std::size_t bytes = 0;
   if (__builtin_mul_overflow(static_cast<std::size_t>(shape.numel()), dtype_size(dtype), &bytes)) [[unlikely]]
     throw_out_of_memory(shape, dtype, true);
-  buf_ = detail::acquire_buffer(bytes);
+  buf_ = detail::Ref<detail::Buffer>::adopt(detail::acquire_buffer(bytes));
   if (!buf_) [[unlikely]]
     throw_out_of_memory(shape, dtype, false);
 }
 
-Array::Array(const Array& o) : shape_(o.shape_), dtype_(o.dtype_), buf_(o.buf_) {
-  if (buf_) buf_->refs.fetch_add(1, std::memory_order_relaxed);
+void Array::throw_access(Dtype want) const {
+  if (!buf_) throw std::logic_error("Array::data: undefined array (no storage)");
+  throw std::invalid_argument(fmt::format("Array::data: element type {} requested from a {} array {}", dtype_name(want),
+                                          dtype_name(dtype_), shape_.str()));
 }
 
-Array::Array(Array&& o) noexcept : shape_(o.shape_), dtype_(o.dtype_), buf_(o.buf_) { o.buf_ = nullptr; }
-
-Array& Array::operator=(const Array& o) {
-  if (this != &o) {
-    if (o.buf_) o.buf_->refs.fetch_add(1, std::memory_order_relaxed);
-    if (buf_) detail::release_buffer(buf_);
-    shape_ = o.shape_;
-    dtype_ = o.dtype_;
-    buf_ = o.buf_;
-  }
-  return *this;
-}
-
-Array& Array::operator=(Array&& o) noexcept {
-  if (this != &o) {
-    if (buf_) detail::release_buffer(buf_);
-    shape_ = o.shape_;
-    dtype_ = o.dtype_;
-    buf_ = o.buf_;
-    o.buf_ = nullptr;
-  }
-  return *this;
-}
-
-Array::~Array() {
-  if (buf_) detail::release_buffer(buf_);
+void Array::throw_index(std::int64_t flat) const {
+  if (!buf_) throw std::out_of_range(fmt::format("Array: index {} out of range for an undefined array (size 0)", flat));
+  throw std::out_of_range(fmt::format("Array: index {} out of range for {} elements (shape {})", flat, numel(), shape_.str()));
 }
 
 Array Array::zeros(const Shape& shape, Dtype dtype) {
@@ -197,10 +177,14 @@ void Array::fill(double v) {
 }
 
 double Array::at(std::int64_t flat) const {
+  if (!buf_ || flat < 0 || flat >= numel()) [[unlikely]]
+    throw_index(flat);
   return dispatch(dtype_, [&]<class T>(T) { return static_cast<double>(data<T>()[flat]); });
 }
 
 void Array::set(std::int64_t flat, double v) {
+  if (!buf_ || flat < 0 || flat >= numel()) [[unlikely]]
+    throw_index(flat);
   dispatch(dtype_, [&]<class T>(T) { data<T>()[flat] = static_cast<T>(v); });
 }
 
@@ -212,13 +196,15 @@ Array Array::clone() const {
 }
 
 Array Array::reshaped(const Shape& shape) const {
+  if (shape.numel() != numel())
+    throw std::invalid_argument(fmt::format("Array::reshaped: element counts differ (from {} to {})", shape_.str(), shape.str()));
   Array a = *this;
   a.shape_ = shape;
   return a;
 }
 
 Array Array::to(Dtype dtype) const {
-  if (dtype == dtype_) return *this;
+  if (dtype == dtype_ || !buf_) return *this;
   Array a(shape_, dtype);
   dispatch(dtype_, [&]<class S>(S) {
     dispatch(dtype, [&]<class D>(D) {
@@ -228,6 +214,68 @@ Array Array::to(Dtype dtype) const {
     });
   });
   return a;
+}
+
+void add_inplace(Array& dst, const Array& src) {
+  if (!(dst.shape() == src.shape()) || dst.dtype() != src.dtype())
+    throw std::invalid_argument(fmt::format("add_inplace: arrays differ (dst {} {}, src {} {})", dst.shape().str(),
+                                            dtype_name(dst.dtype()), src.shape().str(), dtype_name(src.dtype())));
+  dispatch(dst.dtype(), [&]<class T>(T) {
+    T* d = dst.data<T>();
+    const T* s = src.data<T>();
+    const std::int64_t n = dst.numel();
+    for (std::int64_t i = 0; i < n; ++i) d[i] += s[i];
+  });
+}
+
+Array reduce_to(const Array& a, const Shape& shape, std::string_view op) {
+  if (!broadcasts_to(shape, a.shape()))
+    throw std::invalid_argument(fmt::format("{}: {} does not reduce to {}", op, a.shape().str(), shape.str()));
+  Array out = Array::zeros(shape, a.dtype());
+  dispatch(a.dtype(), [&]<class T>(T) {
+    const T* pa = a.data<T>();
+    T* po = out.data<T>();
+    const std::int64_t m = shape.numel(), n = a.numel();
+    if (m == 1) {
+      double s = 0;  // accumulate in double: float sums over a batch lose digits otherwise
+      for (std::int64_t i = 0; i < n; ++i) s += pa[i];
+      po[0] = static_cast<T>(s);
+    } else if (shape.rank() >= 1 && m == shape[-1] && a.shape()[-1] == m) {
+      for (std::int64_t r = 0; r < n; r += m)  // [.., m] -> [m] (or [1,m]): sum the rows
+        for (std::int64_t j = 0; j < m; ++j) po[j] += pa[r + j];
+    } else {
+      detail::for_each_broadcast(a.shape(), a.shape().strides(), detail::broadcast_strides(shape, a.shape()),
+                                 [&](std::int64_t, std::int64_t ia, std::int64_t io) { po[io] += pa[ia]; });
+    }
+  });
+  return out;
+}
+
+Array broadcast_array(const Array& a, const Shape& shape, std::string_view op) {
+  if (!broadcasts_to(a.shape(), shape))
+    throw std::invalid_argument(fmt::format("{}: {} does not broadcast to {}", op, a.shape().str(), shape.str()));
+  Array out(shape, a.dtype());
+  dispatch(a.dtype(), [&]<class T>(T) {
+    const T* pa = a.data<T>();
+    T* po = out.data<T>();
+    if (a.numel() == 1) {
+      std::fill_n(po, out.numel(), pa[0]);
+      return;
+    }
+    detail::for_each_broadcast(shape, detail::broadcast_strides(a.shape(), shape), detail::Strides{},
+                               [&](std::int64_t o, std::int64_t ia, std::int64_t) { po[o] = pa[ia]; });
+  });
+  return out;
+}
+
+bool all_finite(const Array& a) {
+  if (!a.defined()) return true;
+  return dispatch(a.dtype(), [&]<class T>(T) {
+    const T* p = a.data<T>();
+    for (std::int64_t i = 0; i < a.numel(); ++i)
+      if (!std::isfinite(p[i])) return false;
+    return true;
+  });
 }
 
 }  // namespace autodiff

@@ -1,6 +1,8 @@
-// Array: plain n-D row-major storage in float or double, on pooled buffers that are reused across steps.
+// Array: plain n-D row-major storage in float or double on pooled buffers reused across steps, and the few kernels
+// the tape itself needs (in-place add, reduce-to-shape, broadcast, all-finite).
 #pragma once
 
+#include "autodiff/detail/ref.hpp"
 #include "autodiff/shape.hpp"
 
 #include <atomic>
@@ -9,6 +11,7 @@
 #include <new>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 namespace autodiff {
 
@@ -46,13 +49,14 @@ namespace detail {
 struct Buffer {
   std::atomic<int> refs{1};
   std::uint32_t size_class = 0;
+  // Bumped by every mutable access, so the tape can tell that a value it saved was changed in place.
+  std::atomic<std::uint64_t> version{0};
   std::byte* data() { return reinterpret_cast<std::byte*>(this) + 64; }
+  static void destroy(Buffer* b) noexcept;
 };
 /// A buffer of at least `bytes`, or nullptr when that much memory cannot be had.
 Buffer* acquire_buffer(std::size_t bytes);
-void release_buffer(Buffer* b);
-/// Bytes currently cached in this thread's free lists, and allocations that missed the pool.
-std::size_t pool_cached_bytes();
+/// Allocations that missed this thread's pool (for the allocation bench).
 std::size_t pool_misses();
 }  // namespace detail
 
@@ -62,43 +66,77 @@ class Array {
   Array() = default;
   /// Uninitialised storage. @throws OutOfMemory naming shape, dtype and bytes when it cannot be allocated.
   Array(const Shape& shape, Dtype dtype);
-  Array(const Array& o);
-  Array(Array&& o) noexcept;
-  Array& operator=(const Array& o);
-  Array& operator=(Array&& o) noexcept;
-  ~Array();
 
   static Array zeros(const Shape& shape, Dtype dtype);
   static Array full(const Shape& shape, double value, Dtype dtype);
 
-  bool defined() const { return buf_ != nullptr; }
+  bool defined() const { return static_cast<bool>(buf_); }
   const Shape& shape() const { return shape_; }
   Dtype dtype() const { return dtype_; }
   std::int64_t numel() const { return shape_.numel(); }
   int rank() const { return shape_.rank(); }
 
+  /// Raw element pointer (T is the element type, or std::byte / unsigned char for the bytes). The mutable form counts
+  /// as a change (it bumps version()).
+  /// @throws std::logic_error on an undefined array, std::invalid_argument when T is not the array's dtype.
   template <class T>
-  T* data() { return reinterpret_cast<T*>(buf_->data()); }
+  T* data() {
+    check_access<T>();
+    buf_->version.store(buf_->version.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    return reinterpret_cast<T*>(buf_->data());
+  }
   template <class T>
-  const T* data() const { return reinterpret_cast<const T*>(buf_->data()); }
+  const T* data() const {
+    check_access<T>();
+    return reinterpret_cast<const T*>(buf_->data());
+  }
+  /// Bytes of storage the elements take.
+  std::size_t nbytes() const { return static_cast<std::size_t>(numel()) * dtype_size(dtype_); }
 
-  /// Element at a flat row-major index, converted to double.
+  /// Element at a flat row-major index, converted to double. @throws std::out_of_range naming the index and size.
   double at(std::int64_t flat) const;
+  /// Sets one element. @throws std::out_of_range naming the index and size.
   void set(std::int64_t flat, double v);
+  void fill(double v);
 
   Array clone() const;
-  /// Same storage seen with another shape of equal numel.
+  /// Same storage seen with another shape of equal numel. @throws std::invalid_argument when the counts differ.
   Array reshaped(const Shape& shape) const;
   /// Converted copy (or this array when the dtype already matches).
   Array to(Dtype dtype) const;
   /// True when no other Array shares this storage.
-  bool unique() const { return buf_ && buf_->refs.load(std::memory_order_relaxed) == 1; }
-  void fill(double v);
+  bool unique() const { return buf_.unique(); }
+  /// Changes to the storage so far (each mutable access counts one); shared by every Array on the same storage.
+  std::uint64_t version() const { return buf_ ? buf_->version.load(std::memory_order_relaxed) : 0; }
+  /// Identifies the storage (equal for Arrays that share it).
+  const void* storage() const { return buf_.get(); }
 
  private:
+  template <class T>
+  void check_access() const {
+    if constexpr (std::is_same_v<T, std::byte> || std::is_same_v<T, unsigned char>) {
+      if (!buf_) [[unlikely]]
+        throw_access(dtype_);
+    } else if (!buf_ || dtype_of<T>() != dtype_) [[unlikely]] {
+      throw_access(dtype_of<T>());
+    }
+  }
+  [[noreturn]] void throw_access(Dtype want) const;
+  [[noreturn]] void throw_index(std::int64_t flat) const;
+
   Shape shape_;
   Dtype dtype_ = Dtype::f32;
-  detail::Buffer* buf_ = nullptr;
+  detail::Ref<detail::Buffer> buf_;
 };
+
+/// dst += src elementwise (same shape and dtype). @throws std::invalid_argument when they differ.
+void add_inplace(Array& dst, const Array& src);
+/// `a` summed over its broadcast axes down to `shape` (which must broadcast to a.shape()): the reduce-to-shape of
+/// broadcasting. @throws std::invalid_argument naming `op` otherwise.
+Array reduce_to(const Array& a, const Shape& shape, std::string_view op = "reduce_to");
+/// `a` broadcast to `shape` (a copy). @throws std::invalid_argument naming `op` when it does not broadcast.
+Array broadcast_array(const Array& a, const Shape& shape, std::string_view op = "broadcast_to");
+/// True when every element is finite.
+bool all_finite(const Array& a);
 
 }  // namespace autodiff

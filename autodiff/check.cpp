@@ -17,21 +17,15 @@ std::string describe(const Tensor& t) {
 
 void check_same_dtype(std::string_view op, const Tensor& a, const Tensor& b) {
   if (a.dtype() != b.dtype())
-    throw std::invalid_argument(fmt::format("{}: dtypes differ (lhs {} {}, rhs {} {})", op, describe(a),
-                                            dtype_name(a.dtype()), describe(b), dtype_name(b.dtype())));
+    throw std::invalid_argument(fmt::format("{}: dtypes differ (lhs {} {}, rhs {} {}); convert one with x.to(Dtype::{})", op,
+                                            describe(a), dtype_name(a.dtype()), describe(b), dtype_name(b.dtype()),
+                                            a.dtype() == Dtype::f64 || b.dtype() == Dtype::f64 ? "f64" : "f32"));
 }
 
 void check_binary(std::string_view op, const Tensor& a, const Tensor& b) {
   check_same_dtype(op, a, b);
-  const Shape &sa = a.shape(), &sb = b.shape();
-  const int r = std::max(sa.rank(), sb.rank());
-  for (int i = 0; i < r; ++i) {
-    const int ia = sa.rank() - r + i, ib = sb.rank() - r + i;
-    const std::int64_t da = ia >= 0 ? sa[ia] : 1, db = ib >= 0 ? sb[ib] : 1;
-    if (da != db && da != 1 && db != 1)
-      throw std::invalid_argument(fmt::format("{}: shapes do not broadcast (lhs {}, rhs {}; axis {} is {} vs {})", op,
-                                              describe(a), describe(b), i, da, db));
-  }
+  int axis = 0;
+  if (!try_broadcast(a.shape(), b.shape(), &axis)) detail::throw_broadcast(op, describe(a), describe(b), a.shape(), b.shape(), axis);
 }
 
 void check_same_shape(std::string_view op, std::string_view what, const Shape& got, const Shape& want) {
@@ -42,12 +36,6 @@ void check_same_shape(std::string_view op, std::string_view what, const Shape& g
 void check_rank(std::string_view op, std::string_view what, const Tensor& t, int rank) {
   if (t.rank() != rank)
     throw std::invalid_argument(fmt::format("{}: {} must have rank {} (got {})", op, what, rank, describe(t)));
-}
-
-int check_axis(std::string_view op, int axis, int rank) {
-  const int a = axis < 0 ? axis + rank : axis;
-  if (a < 0 || a >= rank) throw std::invalid_argument(fmt::format("{}: axis {} out of range for rank {}", op, axis, rank));
-  return a;
 }
 
 void check_nonempty_axis(std::string_view op, const Tensor& x, int axis) {

@@ -18,8 +18,6 @@ void check_same_dtype(std::string_view op, const Tensor& a, const Tensor& b);
 void check_binary(std::string_view op, const Tensor& a, const Tensor& b);
 void check_same_shape(std::string_view op, std::string_view what, const Shape& got, const Shape& want);
 void check_rank(std::string_view op, std::string_view what, const Tensor& t, int rank);
-/// Normalises a possibly negative axis. @throws std::invalid_argument when out of range.
-int check_axis(std::string_view op, int axis, int rank);
 /// For reductions with no identity (max, mean, logsumexp): the reduced axis must hold at least one element.
 void check_nonempty_axis(std::string_view op, const Tensor& x, int axis);
 /// For reductions of all elements with no identity (mean): x must hold at least one element.

@@ -1,6 +1,7 @@
-// Walks a tape backwards from a root, marking what it depends on, and renders the marked nodes as DOT.
+// Graphviz DOT export: marks what a root depends on with the tape's one reverse walk, then renders the marked nodes.
 #include "autodiff/graph.hpp"
 
+#include "autodiff/detail/walk.hpp"
 #include "autodiff/format.hpp"
 
 #include <fmt/format.h>
@@ -36,141 +37,153 @@ std::string brief(const Array& a, int max_elements) {
   return fmt::format("|{:.4g}|", std::sqrt(sq));
 }
 
+std::string label_of(const detail::TensorImpl* p) { return p && p->extras ? p->extras->label : std::string(); }
+
 struct Renderer {
-  const Tape& t;
+  const detail::TapeStore& t;
   const DotOptions& opt;
-  std::vector<char> smark, tmark;
+  std::vector<char> mark;  // per stream position
   std::string body;
-  std::unordered_map<const detail::TensorLeaf*, int> constants;
+  std::unordered_map<const detail::TensorImpl*, int> constants;
 
-  void mark_inputs_of_scalar(std::uint32_t i) {
-    for (std::uint32_t in : t.scalar_inputs(i)) smark[in] = 1;
-  }
-
-  void walk(bool scalar_root, std::uint32_t root) {
-    smark.assign(t.scalar_nodes(), 0);
-    tmark.assign(t.tensor_nodes(), 0);
-    std::int64_t i, k;
-    if (scalar_root) {
-      smark[root] = 1;
-      i = root;
-      k = static_cast<std::int64_t>(t.tensor_nodes()) - 1;
-      while (k >= 0 && t.node(static_cast<std::uint32_t>(k)).scalar_pos > root) --k;
-    } else {
-      tmark[root] = 1;
-      k = root;
-      i = static_cast<std::int64_t>(t.node(root).scalar_pos) - 1;
-    }
-    for (;;) {
-      const std::int64_t lo = k >= 0 ? t.node(static_cast<std::uint32_t>(k)).scalar_pos : 0;
-      for (; i >= lo; --i)
-        if (smark[static_cast<std::size_t>(i)]) mark_inputs_of_scalar(static_cast<std::uint32_t>(i));
-      if (k < 0) break;
-      const auto ku = static_cast<std::uint32_t>(k);
-      const detail::TensorNode& n = t.node(ku);
-      if (n.link_count)
-        for (std::uint32_t j = 0; j < n.link_count; ++j) tmark[ku] = tmark[ku] || smark[n.link_scalar + j];
-      if (tmark[ku]) {
-        for (const Tensor& in : t.node_inputs(ku))
-          if (in.tape()) tmark[in.index()] = 1;
-        if (const auto* feeds = t.scalar_feeds(ku))
-          for (std::uint32_t s : *feeds) smark[s] = 1;
-      }
-      --k;
-    }
+  // Marks every node the root depends on: a walk from the root down, propagating marks to inputs.
+  void walk(std::uint32_t root) {
+    mark.assign(t.positions(), 0);
+    mark[root] = 1;
+    detail::reverse_walk(
+        t, detail::walk_top(t, root),
+        [&](std::uint32_t hi, std::uint32_t lo) {
+          for (std::int64_t i = hi; i >= lo; --i)
+            if (mark[static_cast<std::size_t>(i)])
+              for (std::uint32_t in : t.scalar_inputs(static_cast<std::uint32_t>(i))) mark[in] = 1;
+        },
+        [&](std::uint32_t k) {
+          const detail::Record& r = t.record(k);
+          bool used = false;
+          for (std::uint32_t j = 0; j < r.count; ++j) used = used || mark[r.pos + j];
+          if (!used) return;
+          for (const detail::Input& in : t.inputs_of(k)) {
+            if (!in.tensor)
+              mark[in.pos] = 1;
+            else if (in.rec != detail::no_record)
+              mark[t.record(in.rec).pos] = 1;
+          }
+        });
   }
 
   void scalar_node(std::uint32_t i) {
     const ScalarOp op = t.scalar_op(i);
     const std::string label = t.scalar_label(i);
-    std::string text = label.empty() ? std::string(op_name(op)) : fmt::format("{}\n{}", label, op_name(op));
-    if (op == ScalarOp::leaf) text = label.empty() ? std::string("leaf") : label;
+    std::string text = op == ScalarOp::leaf ? (label.empty() ? std::string("leaf") : label)
+                                            : (label.empty() ? std::string(t.scalar_op_name(i)) : fmt::format("{}\n{}", label, t.scalar_op_name(i)));
     if (opt.values) text += fmt::format("\nvalue {:.4f}", t.scalar_value(i));
     if (opt.grads) {
-      const detail::VarLeaf* leaf = op == ScalarOp::leaf ? t.scalar_leaf(i) : nullptr;
-      text += fmt::format("\ngrad {:.4f}", leaf ? leaf->grad : t.scalar_grad(i));
+      const detail::VarSlot* leaf = op == ScalarOp::leaf ? t.var_leaf_at(i) : nullptr;
+      const bool live = leaf && leaf->leaf->gen.load(std::memory_order_relaxed) == leaf->gen;
+      text += fmt::format("\ngrad {:.4f}", live ? leaf->leaf->grad : t.scalar_grad(i));
     }
     const char* style = op == ScalarOp::leaf ? "shape=box, style=filled, fillcolor=\"#fff3b0\"" : "shape=ellipse";
     body += fmt::format("  s{} [label=\"{}\", {}];\n", i, escape(text), style);
     for (std::uint32_t in : t.scalar_inputs(i)) body += fmt::format("  s{} -> s{};\n", in, i);
   }
 
-  std::string constant(const Tensor& c) {
-    auto [it, fresh] = constants.emplace(c.leaf(), static_cast<int>(constants.size()));
+  std::string constant(const detail::TensorImpl* c) {
+    auto [it, fresh] = constants.emplace(c, static_cast<int>(constants.size()));
     const std::string id = fmt::format("c{}", it->second);
     if (fresh) {
-      std::string text = c.label().empty() ? std::string("constant") : c.label();
-      text += fmt::format("\n{}", c.shape().str());
-      if (opt.values && c.numel() <= opt.max_elements) text += fmt::format("\n{}", brief(c.value(), opt.max_elements));
+      std::string text = label_of(c).empty() ? std::string("constant") : label_of(c);
+      text += fmt::format("\n{}", c->value.shape().str());
+      if (opt.values && c->value.numel() <= opt.max_elements) text += fmt::format("\n{}", brief(c->value, opt.max_elements));
       body += fmt::format("  {} [label=\"{}\", shape=box, style=filled, fillcolor=\"#e0e0e0\"];\n", id, escape(text));
     }
     return id;
   }
 
-  void tensor_node(std::uint32_t k) {
-    const detail::TensorNode& n = t.node(k);
-    const std::string label = t.node_label(k);
+  std::string id_of(const detail::Input& in) {
+    if (!in.tensor) return fmt::format("s{}", in.pos);
+    if (in.rec == detail::no_record) return constant(in.tensor.get());
+    return fmt::format("s{}", t.record(in.rec).pos);
+  }
+
+  void record_node(std::uint32_t k) {
+    const detail::Record& r = t.record(k);
+    if (!r.out) {
+      // Var outputs read from a tensor: an edge from the tensor to each used element.
+      const std::string from = id_of(t.inputs_of(k)[0]);
+      for (std::uint32_t j = 0; j < r.count; ++j) {
+        if (!mark[r.pos + j]) continue;
+        scalar_node(r.pos + j);
+        body += fmt::format("  {} -> s{} [label=\"[{}]\"];\n", from, r.pos + j, r.flat + j);
+      }
+      return;
+    }
+    const std::string label = label_of(r.out.get());
     std::string text;
     const char* style = "shape=ellipse";
-    if (n.leaf) {
+    if (r.is_leaf) {
       text = label.empty() ? std::string("parameter") : label;
       style = "shape=box, style=filled, fillcolor=\"#b8d8f8\"";
     } else {
-      text = label.empty() ? std::string(n.op) : fmt::format("{}\n{}", label, n.op);
+      text = label.empty() ? std::string(r.name.view()) : fmt::format("{}\n{}", label, r.name.view());
     }
-    if (n.value.defined()) {
-      text += fmt::format("\n{}", n.value.shape().str());
-      if (opt.values && n.value.numel() <= opt.max_elements) text += fmt::format("\nvalue {}", brief(n.value, opt.max_elements));
+    const Array& v = r.out->value;
+    text += fmt::format("\n{}", v.shape().str());
+    if (opt.values && v.numel() <= opt.max_elements) text += fmt::format("\nvalue {}", brief(v, opt.max_elements));
+    if (opt.grads) {
+      const detail::TensorImpl* g = r.is_leaf && r.out->grad ? r.out->grad.get() : t.record_grad(k);
+      text += fmt::format("\ngrad {}", brief(g ? g->value : Array(), opt.max_elements));
     }
-    if (opt.grads && n.value.defined()) {
-      const Array g = n.leaf && n.leaf->grad.defined() ? n.leaf->grad : (n.grad.defined() ? n.grad.value() : Array());
-      text += fmt::format("\ngrad {}", brief(g, opt.max_elements));
-    }
-    body += fmt::format("  t{} [label=\"{}\", {}];\n", k, escape(text), style);
-    for (const Tensor& in : t.node_inputs(k)) {
-      if (in.tape())
-        body += fmt::format("  t{} -> t{};\n", in.index(), k);
-      else if (!(n.op == std::string_view("stack")))
-        body += fmt::format("  {} -> t{};\n", constant(in), k);
-    }
-    if (n.link_count && !t.node_inputs(k).empty())
-      for (std::uint32_t j = 0; j < n.link_count; ++j)
-        if (smark[n.link_scalar + j])
-          body += fmt::format("  t{} -> s{} [label=\"[{}]\"];\n", t.node_inputs(k)[0].index(), n.link_scalar + j, n.link_flat + j);
-    if (const auto* feeds = t.scalar_feeds(k))
-      for (std::uint32_t s : *feeds) body += fmt::format("  s{} -> t{};\n", s, k);
+    body += fmt::format("  s{} [label=\"{}\", {}];\n", r.pos, escape(text), style);
+    for (const detail::Input& in : t.inputs_of(k)) body += fmt::format("  {} -> s{};\n", id_of(in), r.pos);
   }
 
   std::string render() {
-    for (std::uint32_t i = 0; i < smark.size(); ++i)
-      if (smark[i]) scalar_node(i);
-    for (std::uint32_t k = 0; k < tmark.size(); ++k)
-      if (tmark[k] && !t.node(k).link_count) tensor_node(k);
-    std::string out = "digraph autodiff {\n  rankdir=LR;\n  node [fontname=\"Helvetica\", fontsize=10];\n";
+    std::int64_t k = 0;
+    const auto records = static_cast<std::int64_t>(t.records());
+    for (std::uint32_t i = 0; i < mark.size();) {
+      while (k < records && t.record(static_cast<std::size_t>(k)).pos + t.record(static_cast<std::size_t>(k)).count <= i) ++k;
+      if (k < records && t.record(static_cast<std::size_t>(k)).pos == i) {
+        const detail::Record& r = t.record(static_cast<std::size_t>(k));
+        bool used = false;
+        for (std::uint32_t j = 0; j < r.count; ++j) used = used || mark[r.pos + j];
+        if (used) record_node(static_cast<std::uint32_t>(k));
+        i += r.count;
+        continue;
+      }
+      if (mark[i]) scalar_node(i);
+      ++i;
+    }
+    std::string out = fmt::format("digraph autodiff {{\n  rankdir={};\n  node [fontname=\"Helvetica\", fontsize=10];\n",
+                                  opt.rankdir);
     if (!opt.title.empty()) out += fmt::format("  labelloc=t;\n  label=\"{}\";\n", escape(opt.title));
     return out + body + "}\n";
   }
 };
 
-Tape& tape_of(Tape* tape, std::uint32_t epoch) {
+const detail::TapeStore& store_of(const Tape* tape, std::uint64_t epoch, bool leaf) {
   Tape* t = Tape::find_live(tape, epoch);
-  if (!t) throw std::logic_error("to_dot: root has no live tape (a leaf, a constant, or a stale handle)");
-  return *t;
+  if (!t) {
+    if (leaf || !tape) throw std::logic_error("to_dot: root has no recorded history (a leaf or a constant)");
+    throw std::logic_error(detail::stale_message("to_dot", tape, epoch));
+  }
+  return detail::store(*t);
 }
 
 }  // namespace
 
 std::string to_dot(const Var& root, const DotOptions& opt) {
-  Tape& t = tape_of(root.tape(), root.epoch());
-  Renderer r{t, opt, {}, {}, {}, {}};
-  r.walk(true, root.index());
+  const detail::TapeStore& t = store_of(root.tape(), root.epoch(), root.is_leaf());
+  Renderer r{t, opt, {}, {}, {}};
+  r.walk(root.index());
   return r.render();
 }
 
 std::string to_dot(const Tensor& root, const DotOptions& opt) {
-  Tape& t = tape_of(root.tape(), root.epoch());
-  Renderer r{t, opt, {}, {}, {}, {}};
-  r.walk(false, root.index());
+  if (!root.defined()) throw std::logic_error("to_dot: root is an undefined tensor");
+  const detail::TensorImpl* p = root.impl();
+  const detail::TapeStore& t = store_of(p->tape, p->epoch, !p->tape);
+  Renderer r{t, opt, {}, {}, {}};
+  r.walk(t.record(p->rec).pos);
   return r.render();
 }
 

@@ -13,6 +13,7 @@ struct DotOptions {
   bool grads = true;      ///< show gradients from the latest backward
   int max_elements = 4;
   std::string title = {};
+  std::string rankdir = "TB";  ///< Graphviz layout direction: "TB" (top to bottom, the default) or "LR"
 };
 
 /// DOT text of every node that `root` depends on. Leaves are boxes (parameters blue, scalar leaves yellow,

@@ -21,7 +21,7 @@ std::vector<Tensor> hvp(const TensorFunction& f, const std::vector<Tensor>& x, c
   }
   Tensor y = f(xs);
   if (y.numel() != 1) throw std::invalid_argument(fmt::format("hvp: f must return one element (got {})", y.shape().str()));
-  std::vector<Tensor> g = gradient(reshape(y, Shape{}), xs, true);
+  std::vector<Tensor> g = gradient(reshape(y, Shape{}), xs, {.create_graph = true});
   Tensor dot = sum(g[0] * Tensor(v[0].value().to(Dtype::f64)));
   for (std::size_t i = 1; i < g.size(); ++i) dot = dot + sum(g[i] * Tensor(v[i].value().to(Dtype::f64)));
   std::vector<Tensor> out;

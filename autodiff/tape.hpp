@@ -1,56 +1,24 @@
-// Tape: records scalar and tensor nodes in creation order (= topological order) and runs backward as a plain loop.
+// What a user calls to record and differentiate: Tape, TapeScope, backward, gradient, NoGrad, AnomalyMode, make_op.
 #pragma once
 
+#include "autodiff/detail/tape_store.hpp"
+#include "autodiff/site.hpp"
 #include "autodiff/tensor.hpp"
 #include "autodiff/var.hpp"
 
-#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <initializer_list>
-#include <memory>
-#include <functional>
 #include <new>
+#include <optional>
 #include <span>
 #include <stdexcept>
-#include <string>
-#include <string_view>
 #include <type_traits>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
 namespace autodiff {
-
-class Tape;
-class BackwardContext;
-
-/// Where an op was called from; every op takes one as a defaulted last argument.
-/// Like std::source_location, but built on the __builtin_FILE/__builtin_LINE that GCC and clang 14 both have
-/// (clang 14 cannot compile libstdc++'s <source_location>, and the fuzzers are built with clang).
-struct Site {
-  static constexpr Site current(const char* file = __builtin_FILE(), unsigned line = __builtin_LINE()) noexcept {
-    return Site{file, line};
-  }
-  [[nodiscard]] constexpr const char* file_name() const noexcept { return file_; }
-  [[nodiscard]] constexpr unsigned line() const noexcept { return line_; }
-  const char* file_ = "";
-  unsigned line_ = 0;
-};
-
-/// An operand that remembers the caller's source line (operators cannot take default arguments, conversions can).
-template <class T>
-struct Here {
-  Here(const T& v, Site s = Site::current()) : value(v), site(s) {}  // NOLINT: implicit on purpose
-  const T& value;
-  Site site;
-};
-
-/// Scalar op codes, one byte per recorded scalar node (for graph export and anomaly reports).
-enum class ScalarOp : std::uint8_t { leaf, item, add, sub, mul, div, neg, exp, log, sqrt, sin, cos, tanh, sigmoid, relu, abs, pow, min, max };
-std::string_view op_name(ScalarOp op);
 
 /// Thrown by AnomalyMode at the first non-finite value or gradient.
 class AnomalyError : public std::runtime_error {
@@ -59,305 +27,72 @@ class AnomalyError : public std::runtime_error {
 };
 
 namespace detail {
-// initial-exec: one fs-relative load per access, without __tls_get_addr calls from inside the shared library.
-#define AUTODIFF_TLS __attribute__((tls_model("initial-exec")))
-extern constinit thread_local AUTODIFF_TLS Tape* current_tape;
-extern constinit thread_local AUTODIFF_TLS bool grad_disabled;
-extern constinit thread_local AUTODIFF_TLS bool anomaly_on;
-[[noreturn]] void scalar_anomaly(ScalarOp op, double value, const Site& site);
+TapeStore& store(Tape& t);
+/// False when another thread's TapeScope (or default tape) is using t.
+bool used_by_this_thread(const Tape& t);
+}
 
-// A backward closure placed in the tape's arena: no heap allocation per node.
-struct Closure {
-  void (*call)(void* self, BackwardContext& ctx) = nullptr;
-  void (*destroy)(void* self) = nullptr;
-  void* self = nullptr;
-};
-
-struct TensorNode {
-  Array value;
-  Tensor grad;
-  const char* op = "";
-  std::uint32_t scalar_pos = 0;  // scalar nodes recorded before this one
-  std::uint32_t first_input = 0;
-  std::uint32_t num_inputs = 0;
-  Closure backward;
-  Site site;
-  bool hooked = false;
-  TensorLeaf* leaf = nullptr;  // set for the slot that stands for a leaf on this tape
-  // Link from scalar nodes [link_scalar, link_scalar + link_count) to elements from link_flat of input 0 (item, unstack).
-  std::uint32_t link_scalar = 0, link_count = 0;
-  std::int64_t link_flat = 0;
-};
-
-// A growable array of trivially copyable values with an unchecked push, so a scalar op checks capacity once.
-template <class T>
-class Column {
- public:
-  Column() = default;
-  Column(const Column&) = delete;
-  Column& operator=(const Column&) = delete;
-  ~Column() { std::free(begin_); }
-  std::size_t size() const { return static_cast<std::size_t>(end_ - begin_); }
-  bool empty() const { return end_ == begin_; }
-  T* data() { return begin_; }
-  const T* data() const { return begin_; }
-  T& operator[](std::size_t i) { return begin_[i]; }
-  const T& operator[](std::size_t i) const { return begin_[i]; }
-  void clear() { end_ = begin_; }
-  /// Makes room for n more elements.
-  void reserve_extra(std::size_t n) {
-    if (static_cast<std::size_t>(cap_ - end_) < n) [[unlikely]]
-      grow(n);
-  }
-  void push_unchecked(T v) { *end_++ = v; }
-  void push_back(T v) {
-    reserve_extra(1);
-    *end_++ = v;
-  }
-  std::size_t capacity_bytes() const { return static_cast<std::size_t>(cap_ - begin_) * sizeof(T); }
-
- private:
-  void grow(std::size_t n) {
-    const std::size_t size = this->size(), want = std::max<std::size_t>(std::max<std::size_t>(2 * capacity(), 1024), size + n);
-    T* p = static_cast<T*>(std::realloc(begin_, want * sizeof(T)));
-    if (!p) throw std::bad_alloc();
-    begin_ = p;
-    end_ = p + size;
-    cap_ = p + want;
-  }
-  std::size_t capacity() const { return static_cast<std::size_t>(cap_ - begin_); }
-  T* begin_ = nullptr;
-  T* end_ = nullptr;
-  T* cap_ = nullptr;
-};
-
-// Tensor nodes in fixed-size chunks: references stay valid while the tape grows, and chunks are reused after clear().
-class NodeStore {
- public:
-  static constexpr std::size_t chunk = 256;
-  TensorNode& operator[](std::size_t i) { return chunks_[i / chunk][i % chunk]; }
-  const TensorNode& operator[](std::size_t i) const { return chunks_[i / chunk][i % chunk]; }
-  std::size_t size() const { return size_; }
-  TensorNode& emplace_back() {
-    if (size_ == chunks_.size() * chunk) chunks_.push_back(std::make_unique<TensorNode[]>(chunk));
-    return (*this)[size_++];
-  }
-  void clear() {
-    for (std::size_t i = 0; i < size_; ++i) (*this)[i] = TensorNode{};
-    size_ = 0;
-  }
-
- private:
-  std::vector<std::unique_ptr<TensorNode[]>> chunks_;
-  std::size_t size_ = 0;
-};
-
-[[noreturn]] void throw_bad_operand(const Tape* tape, Tape* owner, std::uint32_t epoch, std::string_view op);
-}  // namespace detail
-
-/// Per-node context handed to a backward closure: `dx[i] += g` adds g to input i's grad, reduced to its shape.
-class BackwardContext {
- public:
-  class Slot {
-   public:
-    /// Adds a gradient for this input; broadcast gradients are summed back to the input's shape by the engine.
-    void operator+=(const Tensor& g);
-    /// True when this input needs a gradient (skip the work otherwise).
-    bool wanted() const;
-
-   private:
-    friend class BackwardContext;
-    Slot(BackwardContext* ctx, std::uint32_t i) : ctx_(ctx), i_(i) {}
-    BackwardContext* ctx_;
-    std::uint32_t i_;
-  };
-
-  Slot operator[](std::uint32_t i) { return Slot(this, i); }
-  /// Adds `g` to the grad of scalar node `i` of this tape (for ops that take Vars, such as stack).
-  void add_scalar(std::uint32_t i, double g);
-  bool create_graph() const { return create_graph_; }
-
- private:
-  friend class Tape;
-  BackwardContext(Tape* tape, std::uint32_t node, bool create_graph) : tape_(tape), node_(node), create_graph_(create_graph) {}
-  Tape* tape_;
-  std::uint32_t node_;
-  bool create_graph_;
-};
-
-/// Records nodes and runs reverse-mode propagation. One tape is current per thread (see TapeScope).
+/// Records nodes in creation order and runs reverse-mode propagation over them. One tape is current per thread:
+/// a per-thread default tape, or the tape of the innermost TapeScope.
+///
+/// Release: backward (without retain_graph) marks the tape's graph released; it is freed when the next op is recorded
+/// on the tape. Until then every value and gradient stays readable and backward may run again. So a plain training
+/// loop with no scope records one step at a time, with flat memory, as in PyTorch.
 class Tape {
  public:
   Tape();
+  /// @note Destroying a tape that is current, or that an active TapeScope will restore, terminates the program
+  /// with a message (it would otherwise leave a dangling current tape).
   ~Tape();
   Tape(const Tape&) = delete;
   Tape& operator=(const Tape&) = delete;
 
-  /// The current tape of this thread (a per-thread default tape unless a TapeScope is active).
+  /// The current tape of this thread.
   static Tape& current() {
     Tape* t = detail::current_tape;
     return t ? *t : default_tape();
   }
-
-  /// Frees every op node (keeping memory for reuse) and invalidates their handles. Leaves are untouched.
+  /// Frees every recorded node (keeping memory for reuse). Tensor handles keep their values and grads; Var handles of
+  /// op nodes go stale. Leaves are untouched.
   void clear();
-  std::size_t scalar_nodes() const { return values_.size(); }
-  std::size_t tensor_nodes() const { return nodes_.size(); }
-  std::size_t size() const { return scalar_nodes() + tensor_nodes(); }
-  /// Bytes held by the scalar node arrays per recorded scalar node (value, partial offsets and partials).
-  double scalar_bytes_per_node() const;
-  std::uint32_t epoch() const { return epoch_; }
+  /// Positions in the node stream: scalar nodes, leaf registrations and tensor ops.
+  std::size_t size() const { return store_.positions(); }
+  /// Tensor records (ops and leaf registrations).
+  std::size_t records() const { return store_.records(); }
+  /// Changes at every clear; handles remember the epoch they were recorded in. 64-bit, so it never wraps.
+  std::uint64_t epoch() const { return store_.epoch(); }
 
-  /// Reverse pass from a scalar root (seed 1).
-  /// @throws std::logic_error if the handle is stale or nothing was recorded.
-  void backward(const Var& root);
-  /// Reverse pass from a tensor root. A root with one element is seeded with 1; otherwise pass `seed`.
-  void backward(const Tensor& root, const Tensor& seed = Tensor(), bool create_graph = false);
-  /// Gradients of `root` with respect to `inputs`, without touching the leaves' accumulated grads.
-  /// With create_graph, the results are differentiable (for Hessian-vector products).
-  /// @throws std::logic_error with create_graph when the gradient flows through scalar Var nodes (item, unstack,
-  /// stack), which record numbers, not differentiable ops.
-  std::vector<Tensor> gradient(const Tensor& root, const std::vector<Tensor>& inputs, bool create_graph = false,
-                               const Tensor& seed = Tensor());
-
-  // Scalar recording, inline because the scalar path must be lean.
-  std::uint32_t slot(const Var& v, ScalarOp op) {
-    if (v.leaf_) return leaf_slot(v.leaf_);
-    if (v.tape_ == this && v.epoch_ == epoch_) [[likely]]
-      return v.index_;
-    detail::throw_bad_operand(this, v.tape_, v.epoch_, op_name(op));
-  }
-  std::uint32_t slot(const Var& v, std::string_view op) {
-    if (v.leaf_) return leaf_slot(v.leaf_);
-    if (v.tape_ == this && v.epoch_ == epoch_) return v.index_;
-    detail::throw_bad_operand(this, v.tape_, v.epoch_, op);
-  }
-  Var push(double value, ScalarOp op, const Site& site) {
-    if (detail::anomaly_on) [[unlikely]]
-      check_scalar(value, op, site);
-    const auto i = static_cast<std::uint32_t>(values_.size());
-    values_.push_back(value);
-    pend_.push_back(static_cast<std::uint32_t>(pin_.size()));
-    sop_.push_back(op);
-    return Var(this, epoch_, i);
-  }
-  Var push(double value, ScalarOp op, const Site& site, std::uint32_t a, double da) {
-    pin_.reserve_extra(1);
-    pd_.reserve_extra(1);
-    pin_.push_unchecked(a);
-    pd_.push_unchecked(da);
-    return push(value, op, site);
-  }
-  Var push(double value, ScalarOp op, const Site& site, std::uint32_t a, double da, std::uint32_t b, double db) {
-    pin_.reserve_extra(2);
-    pd_.reserve_extra(2);
-    pin_.push_unchecked(a);
-    pin_.push_unchecked(b);
-    pd_.push_unchecked(da);
-    pd_.push_unchecked(db);
-    return push(value, op, site);
-  }
-  double scalar_value(std::uint32_t i) const { return values_[i]; }
-  double scalar_grad(std::uint32_t i) const { return i < grads_valid_ ? grads_[i] : 0.0; }
-
-  // Tensor recording (used by make_op).
-  template <class F>
-  Tensor record(const char* op, Array value, std::span<const Tensor> inputs, F&& backward, const Site& site);
-  const detail::TensorNode& node(std::uint32_t i) const { return nodes_[i]; }
-  std::span<const Tensor> node_inputs(std::uint32_t i) const {
-    return {inputs_.data() + nodes_[i].first_input, nodes_[i].num_inputs};
-  }
-  /// Partials of scalar node i: inputs and d(node)/d(input).
-  std::span<const std::uint32_t> scalar_inputs(std::uint32_t i) const {
-    const std::uint32_t b = i ? pend_[i - 1] : 0;
-    return {pin_.data() + b, pin_.data() + pend_[i]};
-  }
-  std::span<const double> scalar_partials(std::uint32_t i) const {
-    const std::uint32_t b = i ? pend_[i - 1] : 0;
-    return {pd_.data() + b, pd_.data() + pend_[i]};
-  }
-  ScalarOp scalar_op(std::uint32_t i) const { return sop_[i]; }
-  /// Scalar nodes feeding tensor node i (ops such as stack that take Vars), for graph export.
-  void note_scalar_inputs(std::uint32_t i, std::vector<std::uint32_t> scalars) { scalar_feeds_[i] = std::move(scalars); }
-  const std::vector<std::uint32_t>* scalar_feeds(std::uint32_t i) const {
-    auto it = scalar_feeds_.find(i);
-    return it == scalar_feeds_.end() ? nullptr : &it->second;
-  }
-  /// Where scalar node i was created (recorded only under AnomalyMode; otherwise empty).
-  Site scalar_site(std::uint32_t i) const;
-  /// Registered leaf for scalar slot i, or nullptr.
-  const detail::VarLeaf* scalar_leaf(std::uint32_t i) const;
-  void set_scalar_label(std::uint32_t i, std::string name) { scalar_labels_[i] = std::move(name); }
-  std::string scalar_label(std::uint32_t i) const;
-  void set_node_label(std::uint32_t i, std::string name) { node_labels_[i] = std::move(name); }
-  std::string node_label(std::uint32_t i) const;
-  void add_hook(std::uint32_t tensor_node, std::function<Tensor(const Tensor&)> fn);
-  /// Node whose backward is running, or UINT32_MAX.
-  std::uint32_t running() const { return running_; }
-  /// "op 'label' #i -> [shape] (inputs [..]) created at file:line", for error and anomaly messages.
-  std::string describe_node(std::uint32_t i) const;
-  void add_scalar_hook(std::uint32_t scalar_node, std::function<double(double)> fn);
-
-  /// True when the handle refers to a live node of this tape.
-  bool owns(const Tape* tape, std::uint32_t epoch) const { return tape == this && epoch == epoch_; }
-  /// Resolves a tape pointer that may be dangling: the live tape with that epoch, or nullptr.
-  static Tape* find_live(const Tape* tape, std::uint32_t epoch);
-  Tensor input_handle(const Tensor& t, std::string_view op);
+  /// The live tape with this address and epoch, or nullptr (the pointer may dangle: it is only compared).
+  static Tape* find_live(const Tape* tape, std::uint64_t epoch);
 
  private:
-  friend class BackwardContext;
-  friend class Var;
-  friend class Tensor;
   friend class TapeScope;
+  friend detail::TapeStore& detail::store(Tape& t);
+  friend bool detail::used_by_this_thread(const Tape& t);
   struct DefaultTag {};
   explicit Tape(DefaultTag);
   static Tape& default_tape();
-  /// @throws std::invalid_argument when another thread is using this tape (its TapeScope or default tape).
-  void check_thread(std::string_view op) const;
-  std::uint32_t leaf_slot(detail::VarLeaf* leaf) {
-    const std::uint64_t r = leaf->reg.load(std::memory_order_relaxed);
-    if ((r >> 32) == epoch_) return static_cast<std::uint32_t>(r);
-    return register_leaf(leaf);
-  }
-  std::uint32_t register_leaf(detail::VarLeaf* leaf);
-  std::uint32_t tensor_slot(detail::TensorLeaf* leaf);
-  std::uint32_t push_node(const char* op, Array value, std::span<const Tensor> inputs, std::uint32_t scalar_pos);
-  void* arena_alloc(std::size_t bytes, std::size_t align);
-  void accumulate(std::uint32_t node, Tensor g);
-  void check_scalar(double value, ScalarOp op, const Site& site);
-  void apply_hooks(std::uint32_t node);
-  void scalar_sweep(std::int64_t& i, std::int64_t lo, bool create_graph);
-  [[noreturn]] void grad_anomaly(std::uint32_t target, const Array& before, const Array& added) const;
-  void accumulate_elements(std::uint32_t node, std::int64_t flat, const double* g, std::uint32_t count);
-  std::vector<Var> link(const Tensor& t, std::int64_t flat, std::uint32_t count, const char* op);
-  void run(bool scalar_root, std::uint32_t root, const Tensor& seed, bool create_graph, bool to_leaves);
 
-  std::uint32_t epoch_;
-  // Scalar nodes: value, end of partials (CSR), partial inputs and partial derivatives.
-  detail::Column<double> values_;
-  std::vector<double> grads_;  // sized to the largest tape seen; valid below grads_valid_
-  std::size_t grads_valid_ = 0;
-  detail::Column<std::uint32_t> pend_;
-  detail::Column<std::uint32_t> pin_;
-  detail::Column<double> pd_;
-  detail::Column<ScalarOp> sop_;
-  std::vector<std::pair<detail::VarLeaf*, std::uint32_t>> scalar_leaves_;
-  std::unordered_map<std::uint32_t, Site> scalar_sites_;
-  std::unordered_map<std::uint32_t, std::vector<std::uint32_t>> scalar_feeds_;
-  std::unordered_map<std::uint32_t, std::vector<std::function<double(double)>>> scalar_hooks_;
-  std::unordered_map<std::uint32_t, std::vector<std::function<Tensor(const Tensor&)>>> hooks_;
-  std::uint32_t running_ = UINT32_MAX;  // node whose backward is running (for anomaly reports)
-  // Tensor nodes and their inputs.
-  detail::NodeStore nodes_;
-  std::vector<Tensor> inputs_;
-  std::vector<std::unique_ptr<std::byte[]>> arena_;
-  std::size_t arena_block_ = 0, arena_used_ = 0;
-  std::unordered_map<std::uint32_t, std::string> scalar_labels_, node_labels_;
+  detail::TapeStore store_;
   // The thread whose TapeScope (or default tape) this is, as the address of a thread_local; nullptr when none.
   std::atomic<const void*> thread_{nullptr};
+  int scopes_ = 0;  // active TapeScopes over this tape
 };
 
+namespace detail {
+/// The storage behind a tape (for ops and tools).
+inline TapeStore& store(Tape& t) { return t.store_; }
+inline const TapeStore& store(const Tape& t) { return store(const_cast<Tape&>(t)); }
+/// The current tape's storage, ready to record (a pending release is applied first).
+inline TapeStore& recording() {
+  TapeStore& s = store(Tape::current());
+  s.begin_op();
+  return s;
+}
+}  // namespace detail
+
 /// Makes a fresh tape current for the scope (or `tape`, cleared at exit); restores the previous one after. Scopes nest.
+/// @note Ending scopes out of order terminates the program with a message.
 class TapeScope {
  public:
   TapeScope();
@@ -402,54 +137,145 @@ class AnomalyMode {
   bool previous_;
 };
 
-/// True when every element is finite.
-bool all_finite(const Array& a);
+/// Options of backward and gradient, for designated initializers: `backward(loss, {.retain_graph = true})`.
+struct BackwardOptions {
+  /// Gradient of the root; required when the root has more than one element (otherwise 1).
+  Tensor seed = {};
+  /// Keep the graph after this call, to record more ops that use its nodes. Default: create_graph.
+  std::optional<bool> retain_graph = std::nullopt;
+  /// Record the backward pass itself, so the gradients are differentiable (Hessian-vector products).
+  bool create_graph = false;
+};
+
+/// Reverse pass from a scalar root: every leaf it depends on accumulates d root / d leaf into its grad, and every
+/// op node it walks holds its own gradient until the tape is cleared.
+/// @throws std::logic_error for a stale root or a leaf root, std::logic_error naming the leaf when a leaf used by the
+/// graph was changed after it was recorded.
+void backward(const Var& root, const BackwardOptions& opt = {});
+/// Reverse pass from a tensor root; see backward(Var). A root with more than one element needs opt.seed.
+void backward(const Tensor& root, const BackwardOptions& opt = {});
+/// Gradients of root with respect to inputs (torch.autograd.grad), without touching the leaves' accumulated grads.
+/// An input the root does not depend on gets zeros.
+/// @throws std::logic_error with create_graph when the gradient flows through scalar Var nodes, which record numbers.
+std::vector<Tensor> gradient(const Tensor& root, const std::vector<Tensor>& inputs, const BackwardOptions& opt = {});
+
+/// Handed to a backward closure: `dx[i] += g` adds g to the gradient of tensor input i (a broadcast gradient is summed
+/// back to the input's shape by the engine), `dx.var(i) += g` to Var input i.
+class BackwardContext {
+ public:
+  class Slot {
+   public:
+    /// @throws std::logic_error naming the op when g is undefined, of another dtype, or not broadcastable to the input.
+    void operator+=(const Tensor& g);
+    /// True when this input needs a gradient (skip the work otherwise).
+    bool wanted() const;
+
+   private:
+    friend class BackwardContext;
+    Slot(BackwardContext* ctx, std::uint32_t i) : ctx_(ctx), i_(i) {}
+    BackwardContext* ctx_;
+    std::uint32_t i_;
+  };
+  class VarSlot {
+   public:
+    void operator+=(double g);
+    bool wanted() const { return true; }
+
+   private:
+    friend class BackwardContext;
+    VarSlot(BackwardContext* ctx, std::uint32_t i) : ctx_(ctx), i_(i) {}
+    BackwardContext* ctx_;
+    std::uint32_t i_;
+  };
+
+  /// Tensor input i. @throws std::logic_error naming the op when the op has no tensor input i.
+  Slot operator[](std::size_t i);
+  /// Var input i. @throws std::logic_error naming the op when the op has no Var input i.
+  VarSlot var(std::size_t i);
+  bool create_graph() const { return create_graph_; }
+
+  // For the engine: the record being differentiated, its output and the gradient of its output.
+  BackwardContext(detail::TapeStore& store, std::uint32_t rec, bool create_graph)
+      : store_(store), rec_(rec), create_graph_(create_graph) {}
+  Tensor result() const { return Tensor(store_.record(rec_).out); }
+  Tensor output_grad() const { return Tensor(store_.record(rec_).out->grad); }
+  detail::TapeStore& store() { return store_; }
+  std::uint32_t record() const { return rec_; }
+  /// Adds g[j] to element flat + j of tensor input i's gradient, in place (for ops that read elements as Vars).
+  void add_elements(std::size_t i, std::int64_t flat, std::span<const double> g);
+
+ private:
+  detail::TapeStore& store_;
+  std::uint32_t rec_;
+  bool create_graph_;
+};
 
 namespace detail {
-void check_forward(const char* op, const Array& value, std::initializer_list<Tensor> inputs, const Site& site);
+/// Checks make_op's arguments (a defined value and defined inputs). @throws std::logic_error naming the op.
+void check_op_arguments(OpName op, const Array& value, std::span<const Tensor> inputs);
+/// AnomalyMode's forward check. @throws AnomalyError when the value holds a NaN or an infinity.
+void check_forward(OpName op, const Array& value, std::span<const Tensor> inputs, const Site& site);
+
+inline bool needs_record(std::span<const Tensor> inputs, std::span<const Var> vars) {
+  if (!vars.empty()) return true;
+  for (const Tensor& t : inputs)
+    if (t.requires_grad()) return true;
+  return false;
 }
 
-/// Backward from a scalar root on its tape.
-void backward(const Var& root);
-/// Backward from a tensor root on its tape; see Tape::backward.
-void backward(const Tensor& root, const Tensor& seed = Tensor(), bool create_graph = false);
-/// Gradients of root with respect to inputs (like torch.autograd.grad); see Tape::gradient.
-std::vector<Tensor> gradient(const Tensor& root, const std::vector<Tensor>& inputs, bool create_graph = false);
+/// Adapts a make_op backward `void(grad, result, dx)` to a closure over the context.
+template <class Fn>
+struct OpClosure {
+  Fn fn;
+  void operator()(BackwardContext& ctx) {
+    const Tensor grad = ctx.output_grad();
+    const Tensor result = ctx.result();
+    fn(grad, result, ctx);
+  }
+};
 
-/// Defines an op: `value` is the forward result, `inputs` the differentiable inputs, and `backward` a callable
-/// `void(const Tensor& grad, const Tensor& result, BackwardContext& dx)` that does `dx[i] += ...` with engine ops.
-/// Built-in ops use exactly this. With no input requiring grad (or under NoGrad) it returns a constant.
+/// Places fn (moved into `mem`, arena memory of its size and alignment) as the backward closure of record k.
 template <class F>
-Tensor make_op(const char* op, Array value, std::initializer_list<Tensor> inputs, F&& backward, const Site& site = Site::current()) {
-  bool any = false;
-  if (grad_enabled())
-    for (const Tensor& t : inputs) any = any || t.requires_grad();
+void set_closure(TapeStore& s, std::uint32_t k, void* mem, F fn) {
+  F* f = new (mem) F(std::move(fn));
+  Record& r = s.record(k);
+  r.backward.self = f;
+  r.backward.destroy = [](void* self) { static_cast<F*>(self)->~F(); };
+  r.backward.call = [](void* self, BackwardContext& ctx) { (*static_cast<F*>(self))(ctx); };
+}
+}  // namespace detail
+
+/// Defines an op: `value` is the forward result, `inputs` the tensor inputs, and `backward` a callable
+/// `void(const Tensor& grad, const Tensor& result, BackwardContext& dx)` that does `dx[i] += ...` with engine ops
+/// (so the same rule records under create_graph). Built-in ops use exactly this. With no input requiring grad
+/// (or under NoGrad) it returns a constant.
+/// @throws std::logic_error naming the op when value or an input is undefined.
+template <class F>
+Tensor make_op(OpName op, Array value, std::span<const Tensor> inputs, std::span<const Var> vars, F&& backward,
+               Site site = Site::current()) {
+  detail::check_op_arguments(op, value, inputs);
   if (detail::anomaly_on) [[unlikely]]
     detail::check_forward(op, value, inputs, site);
-  if (!any) return Tensor(std::move(value), false);
-  return Tape::current().record(op, std::move(value), std::span<const Tensor>(inputs.begin(), inputs.size()),
-                                std::forward<F>(backward), site);
+  if (!grad_enabled() || !detail::needs_record(inputs, vars)) return Tensor(std::move(value));
+  detail::TapeStore& s = detail::recording();
+  using C = detail::OpClosure<std::decay_t<F>>;
+  void* mem = s.arena_alloc(sizeof(C), alignof(C));
+  const std::uint32_t k = s.push_record(op, std::move(value), inputs, vars, site);
+  detail::set_closure(s, k, mem, C{std::forward<F>(backward)});
+  return Tensor(s.record(k).out);
 }
 
+/// make_op with tensor inputs only.
 template <class F>
-Tensor Tape::record(const char* op, Array value, std::span<const Tensor> inputs, F&& backward, const Site& site) {
-  using Fn = std::decay_t<F>;
-  const auto idx = push_node(op, std::move(value), inputs, static_cast<std::uint32_t>(values_.size()));
-  nodes_[idx].site = site;
-  void* mem = arena_alloc(sizeof(Fn), alignof(Fn));
-  Fn* fn = new (mem) Fn(std::forward<F>(backward));
-  detail::TensorNode& n = nodes_[idx];
-  n.backward.self = fn;
-  n.backward.destroy = [](void* self) { static_cast<Fn*>(self)->~Fn(); };
-  n.backward.call = [](void* self, BackwardContext& ctx) {
-    Tape* t = ctx.tape_;
-    const std::uint32_t i = ctx.node_;
-    // Copies: the closure may record new nodes (create_graph), which can move nodes_.
-    const Tensor grad = t->nodes_[i].grad;
-    const Tensor result(t, t->epoch_, i);
-    (*static_cast<Fn*>(self))(grad, result, ctx);
-  };
-  return Tensor(this, epoch_, idx);
+Tensor make_op(OpName op, Array value, std::span<const Tensor> inputs, F&& backward, Site site = Site::current()) {
+  return make_op(op, std::move(value), inputs, std::span<const Var>(), std::forward<F>(backward), site);
+}
+
+/// make_op with a braced list of tensor inputs: make_op("softplus", value, {x}, ...).
+template <class F>
+Tensor make_op(OpName op, Array value, std::initializer_list<Tensor> inputs, F&& backward, Site site = Site::current()) {
+  return make_op(op, std::move(value), std::span<const Tensor>(inputs.begin(), inputs.size()), std::span<const Var>(),
+                 std::forward<F>(backward), site);
 }
 
 }  // namespace autodiff

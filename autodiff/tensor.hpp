@@ -1,12 +1,17 @@
-// Tensor: the differentiable n-D handle (float or double). Leaves and constants own an Array; op results live on a tape.
+// Tensor: the differentiable n-D handle (float or double). Every tensor owns its value; op results also name the
+// tape record that made them, until that tape is cleared or released.
 #pragma once
 
 #include "autodiff/array.hpp"
+#include "autodiff/detail/ref.hpp"
+#include "autodiff/hooks.hpp"
+#include "autodiff/site.hpp"
 
 #include <atomic>
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -15,97 +20,111 @@ namespace autodiff {
 
 class Tape;
 class Var;
-
 class Tensor;
+
 namespace detail {
-struct TensorLeaf {
+struct TensorExtras {
+  std::string label;
+  std::shared_ptr<HookList<Tensor>> hooks;
+};
+
+/// What a Tensor handle points to. Pooled per thread.
+struct TensorImpl {
   std::atomic<int> refs{1};
   Array value;
-  Array grad;
-  bool requires_grad = false;
-  std::atomic<std::uint64_t> reg{0};  // (tape epoch << 32 | slot), as for VarLeaf
-  std::string label;
-  std::vector<std::function<Tensor(const Tensor&)>> hooks;
+  Ref<TensorImpl> grad;  // leaf: accumulated gradient; op result: from the latest backward that walked it
+  Tape* tape = nullptr;        // op result: the tape that recorded it,
+  std::uint64_t epoch = 0;     //   that tape's epoch at the time
+  std::uint32_t rec = 0;       //   and its record there
+  bool requires_grad = false;  // leaves: a trainable parameter; op results: always true
+  std::atomic<std::uint64_t> reg{0};  // leaf: hint to its registration on the last tape that used it (TapeStore::hint)
+  SpinLock grad_lock;                 // leaf: its grad may be delivered by several threads' tapes at once
+  std::unique_ptr<TensorExtras> extras;
+  static void destroy(TensorImpl* impl) noexcept;
 };
-// Leaves come from a per-thread free list: eager backward makes one per intermediate gradient.
-TensorLeaf* new_tensor_leaf();
-void free_tensor_leaf(TensorLeaf* leaf) noexcept;
+/// A fresh impl (refs 1) from this thread's pool.
+TensorImpl* new_tensor_impl();
 }  // namespace detail
 
-/// A differentiable n-D array. Parameters and inputs are leaves; results of ops are nodes of the current tape.
+/// A differentiable n-D array. Parameters and inputs are leaves; results of ops are recorded on the current tape.
 /// With no tape history (constants, or results computed under NoGrad) a Tensor just holds its value.
+/// A Tensor keeps its value (and the gradient of the latest backward) after its tape is cleared; it can then no
+/// longer take part in recorded ops (use detach() for its value as a constant).
 class Tensor {
  public:
   Tensor() = default;
   /// A leaf holding `value`; its grad accumulates across backward calls when requires_grad is true.
   explicit Tensor(Array value, bool requires_grad = false);
-  Tensor(const Tensor& o) noexcept : tape_(o.tape_), epoch_(o.epoch_), index_(o.index_), leaf_(o.leaf_) {
-    if (leaf_) leaf_->refs.fetch_add(1, std::memory_order_relaxed);
-  }
-  Tensor(Tensor&& o) noexcept : tape_(o.tape_), epoch_(o.epoch_), index_(o.index_), leaf_(o.leaf_) { o.leaf_ = nullptr; o.tape_ = nullptr; }
-  Tensor& operator=(const Tensor& o) noexcept;
-  Tensor& operator=(Tensor&& o) noexcept;
-  ~Tensor() {
-    if (leaf_) release();
-  }
-
   /// Leaf that requires grad (a trainable parameter).
   static Tensor parameter(Array value) { return Tensor(std::move(value), true); }
 
-  bool defined() const { return leaf_ != nullptr || tape_ != nullptr; }
-  bool is_leaf() const { return leaf_ != nullptr; }
-  /// True for parameters and for op nodes on a tape.
-  bool requires_grad() const { return tape_ != nullptr || (leaf_ && leaf_->requires_grad); }
+  bool defined() const { return static_cast<bool>(impl_); }
+  /// True for leaves and constants: tensors with no recorded history.
+  bool is_leaf() const { return impl_ && !impl_->tape; }
+  /// True for parameters and for op results.
+  bool requires_grad() const { return impl_ && impl_->requires_grad; }
 
-  /// @throws std::logic_error if the node's tape was cleared.
-  const Array& value() const;
+  /// @throws std::logic_error on an undefined tensor.
+  const Array& value() const {
+    if (!impl_) [[unlikely]]
+      throw_undefined("Tensor::value");
+    return impl_->value;
+  }
   const Shape& shape() const { return value().shape(); }
   Dtype dtype() const { return value().dtype(); }
   std::int64_t numel() const { return value().numel(); }
   int rank() const { return value().rank(); }
 
-  /// Leaf: accumulated grad (zeros before any backward). Op node: grad from the latest backward on its tape that
-  /// walked it (zeros if none did), as a
-  /// Tensor that is itself differentiable when that backward ran with create_graph.
+  /// Leaf: accumulated gradient. Op result: its gradient from the latest backward that walked it, itself
+  /// differentiable when that backward ran with create_graph. Undefined (defined() is false) when there is none,
+  /// as PyTorch's None: before any backward, after zero_grad, or when no gradient reached it.
   Tensor grad() const;
-  /// True when a leaf holds a gradient (since construction or its last zero_grad).
-  bool has_grad() const { return leaf_ && leaf_->grad.defined(); }
-  /// A leaf's value and grad storage, for optimizers and loaders. @throws std::logic_error on an op node.
+  /// True when grad() is defined.
+  bool has_grad() const { return impl_ && impl_->grad; }
+  /// A leaf's value and grad storage, for optimizers and loaders. Changing the value in place after it was
+  /// recorded makes backward through that record throw. @throws std::logic_error on an op result.
   Array& leaf_value();
+  /// The leaf's gradient storage (zeros are created when it has none). @throws std::logic_error on an op result.
   Array& leaf_grad();
-  /// Drops a leaf's grad (grad() then reads zeros); the next backward moves its result in without a copy.
+  /// Drops a leaf's grad (grad() is then undefined); the next backward moves its result in without a copy.
   void zero_grad();
 
-  /// Element at a flat row-major index, read as a differentiable scalar on the current tape.
-  Var item(std::int64_t flat = 0) const;
-  /// Every element as a Var, in one tape entry (cheaper than numel() calls to item()).
-  std::vector<Var> unstack() const;
-  /// Plain value of one element.
+  /// The value of a one-element tensor, as a double (PyTorch's item()).
+  /// @throws std::invalid_argument naming the shape when it has more than one element.
+  double item() const;
+  template <class T>
+  T item() const {
+    return static_cast<T>(item());
+  }
+  /// Plain value of one element. @throws std::out_of_range naming the index and the size.
   double at(std::int64_t flat) const { return value().at(flat); }
   std::vector<double> to_vector() const;
+  /// Element `flat` as a differentiable scalar Var (an op recorded on the current tape).
+  /// @throws std::out_of_range naming the index and the size.
+  Var var(std::int64_t flat = 0) const;
+  /// Every element as a Var, in one tape entry (cheaper than numel() calls to var()).
+  std::vector<Var> vars() const;
 
+  /// A user label shown by errors, DOT export and anomaly reports.
   Tensor& label(std::string name);
   std::string label() const;
   /// Calls fn(grad) when this node's gradient is complete during backward (before it flows on, or into a leaf's
-  /// grad); a defined return value replaces the gradient.
-  Tensor& register_hook(std::function<Tensor(const Tensor&)> fn);
+  /// grad); a defined return value replaces the gradient. The hook stays while the returned handle lives.
+  HookHandle register_hook(std::function<Tensor(const Tensor&)> fn);
   /// A constant Tensor sharing this value, with no history.
   Tensor detach() const { return Tensor(value(), false); }
+  /// Converted to another dtype: an op, differentiable between float types (always a new node).
+  Tensor to(Dtype dtype, Site site = Site::current()) const;
+  /// True when both handles name the same tensor.
+  bool is_same(const Tensor& o) const { return impl_ == o.impl_; }
 
-  Tape* tape() const { return tape_; }
-  std::uint32_t epoch() const { return epoch_; }
-  std::uint32_t index() const { return index_; }
-  detail::TensorLeaf* leaf() const { return leaf_; }
+  /// For the engine and extensions.
+  detail::TensorImpl* impl() const { return impl_.get(); }
+  explicit Tensor(detail::Ref<detail::TensorImpl> impl) : impl_(std::move(impl)) {}
 
  private:
-  friend class Tape;
-  Tensor(Tape* tape, std::uint32_t epoch, std::uint32_t index) noexcept : tape_(tape), epoch_(epoch), index_(index) {}
-  void release() noexcept;
-
-  Tape* tape_ = nullptr;
-  std::uint32_t epoch_ = 0;
-  std::uint32_t index_ = 0;
-  detail::TensorLeaf* leaf_ = nullptr;
+  [[noreturn]] static void throw_undefined(const char* what);
+  detail::Ref<detail::TensorImpl> impl_;
 };
 
 /// Constant tensor from values (row-major) with the given shape.

@@ -1,98 +1,113 @@
 // Var: the scalar (double) handle. Leaves own their value and grad; op results live on a tape.
 #pragma once
 
+#include "autodiff/detail/ref.hpp"
+#include "autodiff/hooks.hpp"
+
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
-#include <vector>
+#include <string_view>
 
 namespace autodiff {
 
 class Tape;
-class Tensor;
+
+/// Op codes of scalar nodes (one byte per node), for graph export and anomaly reports. `record` marks the position
+/// of a tensor op in the node stream, `item` an element read out of a tensor as a Var, and `custom` a node made by
+/// make_scalar_op (its name is kept beside it).
+enum class ScalarOp : std::uint8_t {
+  leaf, item, add, sub, mul, div, neg, exp, log, sqrt, sin, cos, tanh, sigmoid, relu, abs, pow, min, max, record, custom
+};
+std::string_view op_name(ScalarOp op);
 
 namespace detail {
+class TapeStore;
+
+struct VarExtras {
+  std::string label;
+  std::shared_ptr<HookList<double>> hooks;
+};
+
+/// A scalar leaf. Leaves are pooled and their memory is never returned to the system, so a tape can hold a plain
+/// pointer to one and tell from `gen` whether it is still the leaf it registered.
 struct VarLeaf {
   std::atomic<int> refs{1};
   double value = 0.0;
-  double grad = 0.0;
-  // (tape epoch << 32 | slot) of its latest registration; one atomic word so a leaf read by two tapes stays consistent.
-  std::atomic<std::uint64_t> reg{0};
-  std::uint32_t pins = 0;  // registrations on tapes not yet cleared (tapes are used by one thread at a time)
-  std::string label;
-  std::vector<std::function<double(double)>> hooks;
+  double grad = 0.0;                      // accumulated atomically: tapes of several threads may share a leaf
+  std::atomic<std::uint64_t> version{0};  // bumped by set_value
+  std::atomic<std::uint64_t> gen{0};      // bumped each time the memory is reused for a new leaf
+  std::atomic<std::uint64_t> reg{0};      // hint to its registration on the last tape that used it (TapeStore::hint)
+  std::unique_ptr<VarExtras> extras;
+  static void destroy(VarLeaf* leaf) noexcept;
+};
+VarLeaf* new_var_leaf();
+
+/// Which tape node a handle names: the tape, its epoch when the node was recorded, and the node's position.
+/// A moved-from handle names nothing (the same rule as the reference-counted handles).
+struct NodeRef {
+  Tape* tape = nullptr;
+  std::uint64_t epoch = 0;
+  std::uint32_t index = 0;
+  NodeRef() = default;
+  NodeRef(Tape* t, std::uint64_t e, std::uint32_t i) : tape(t), epoch(e), index(i) {}
+  NodeRef(const NodeRef&) = default;
+  NodeRef& operator=(const NodeRef&) = default;
+  NodeRef(NodeRef&& o) noexcept : tape(std::exchange(o.tape, nullptr)), epoch(std::exchange(o.epoch, 0)), index(o.index) {}
+  NodeRef& operator=(NodeRef&& o) noexcept {
+    tape = std::exchange(o.tape, nullptr);
+    epoch = std::exchange(o.epoch, 0);
+    index = o.index;
+    return *this;
+  }
 };
 }  // namespace detail
 
 /// A differentiable scalar. `Var x = 2.0;` makes a leaf that owns its value and grad and outlives tapes.
-/// Arithmetic on Vars records nodes on the current thread's tape; those handles go stale when the tape is cleared.
+/// Arithmetic on Vars records nodes on the current thread's tape. Such a handle keeps its value for good; its grad
+/// lives on the tape and is readable until the tape is cleared (or the graph is released by backward and a new op is
+/// recorded); after that the handle is stale for grad() and for new ops.
 class Var {
  public:
   /// A new leaf with this value.
   Var(double value = 0.0);  // NOLINT: implicit, as micrograd's Value(2.0)
-  Var(const Var& o) noexcept : tape_(o.tape_), epoch_(o.epoch_), index_(o.index_), leaf_(o.leaf_) {
-    if (leaf_) leaf_->refs.fetch_add(1, std::memory_order_relaxed);
-  }
-  Var(Var&& o) noexcept : tape_(o.tape_), epoch_(o.epoch_), index_(o.index_), leaf_(o.leaf_) { o.leaf_ = nullptr; }
-  Var& operator=(const Var& o) noexcept {
-    if (o.leaf_) o.leaf_->refs.fetch_add(1, std::memory_order_relaxed);
-    if (leaf_) release();
-    tape_ = o.tape_;
-    epoch_ = o.epoch_;
-    index_ = o.index_;
-    leaf_ = o.leaf_;
-    return *this;
-  }
-  Var& operator=(Var&& o) noexcept {
-    if (this != &o) {
-      if (leaf_) release();
-      tape_ = o.tape_;
-      epoch_ = o.epoch_;
-      index_ = o.index_;
-      leaf_ = o.leaf_;
-      o.leaf_ = nullptr;
-    }
-    return *this;
-  }
-  ~Var() {
-    if (leaf_) release();
-  }
 
-  /// @throws std::logic_error if the node's tape was cleared.
+  /// The value (a leaf's current value, or the value an op computed).
   double value() const;
   /// Leaf: accumulated grad. Op node: its grad from the latest backward on its tape that walked it (0 if none did).
+  /// @throws std::logic_error for an op node whose tape was cleared or released (the message says why).
   double grad() const;
-  bool is_leaf() const { return leaf_ != nullptr; }
-  /// Sets a leaf's value (for optimizers). @throws std::logic_error on an op node.
+  bool is_leaf() const { return static_cast<bool>(leaf_); }
+  /// Sets a leaf's value (for optimizers); graphs recorded before then refuse backward.
+  /// @throws std::logic_error on an op node.
   void set_value(double v);
   /// Resets a leaf's grad to 0.
-  void zero_grad() {
-    if (leaf_) leaf_->grad = 0.0;
-  }
+  void zero_grad();
   /// A user label shown by errors, DOT export and anomaly reports.
   Var& label(std::string name);
   std::string label() const;
   /// Calls fn(grad) when this node's gradient is complete during backward; its return value replaces the gradient.
-  Var& register_hook(std::function<double(double)> fn);
+  /// The hook stays while the returned handle lives.
+  HookHandle register_hook(std::function<double(double)> fn);
   /// A new leaf with the same value and no history.
   Var detach() const { return Var(value()); }
 
-  /// Tape that recorded this op node (nullptr for leaves), its epoch and index: for the engine and extensions.
-  Tape* tape() const { return tape_; }
-  std::uint32_t epoch() const { return epoch_; }
-  std::uint32_t index() const { return index_; }
-  detail::VarLeaf* leaf() const { return leaf_; }
+  /// Tape that recorded this op node (nullptr for leaves), its epoch and position: for the engine and extensions.
+  Tape* tape() const { return node_.tape; }
+  std::uint64_t epoch() const { return node_.epoch; }
+  std::uint32_t index() const { return node_.index; }
+  detail::VarLeaf* leaf() const { return leaf_.get(); }
 
  private:
-  friend class Tape;
-  Var(Tape* tape, std::uint32_t epoch, std::uint32_t index) noexcept : tape_(tape), epoch_(epoch), index_(index), leaf_(nullptr) {}
-  void release() noexcept;
+  friend class detail::TapeStore;
+  Var(Tape* tape, std::uint64_t epoch, std::uint32_t index, double value) noexcept
+      : node_(tape, epoch, index), value_(value) {}
 
-  Tape* tape_ = nullptr;
-  std::uint32_t epoch_ = 0;
-  std::uint32_t index_ = 0;
-  detail::VarLeaf* leaf_ = nullptr;
+  detail::NodeRef node_;
+  double value_ = 0.0;  // op nodes: the value computed
+  detail::Ref<detail::VarLeaf> leaf_;
 };
 
 }  // namespace autodiff

@@ -107,7 +107,7 @@ void no_grad_detach_hook() {
     autodiff::TapeScope scope;
     Tensor h = w * 100.0;
     // Clip h's gradient to [-1, 1] before it flows on to w.
-    h.register_hook([](const Tensor& g) {
+    const autodiff::HookHandle clip = h.register_hook([](const Tensor& g) {
       autodiff::Array clipped = g.value().clone();
       for (std::int64_t i = 0; i < clipped.numel(); ++i) clipped.set(i, std::clamp(clipped.at(i), -1.0, 1.0));
       fmt::print("  hook on h: grad {} clipped to {}\n", g.to_vector(), Tensor(clipped).to_vector());

@@ -314,7 +314,7 @@ BOOST_AUTO_TEST_CASE(backward_twice_through_a_cleared_graph) {
   backward(c);
   backward(s);
   scope.tape().clear();
-  BOOST_CHECK(throws_with<std::logic_error>([&] { backward(c); }, {"backward", "stale handle", "cleared or destroyed"}));
+  BOOST_CHECK(throws_with<std::logic_error>([&] { backward(c); }, {"backward", "stale handle", "cleared"}));
   BOOST_CHECK(throws_with<std::logic_error>([&] { backward(s); }, {"backward", "stale handle"}));
   BOOST_CHECK(throws_with<std::logic_error>([&] { gradient(c, {p}); }, {"gradient", "stale handle"}));
   BOOST_TEST(values_of(p.grad()) == std::vector<double>({6.0, 6.0}), boost::test_tools::per_element());

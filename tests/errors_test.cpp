@@ -34,6 +34,7 @@ auto says(std::vector<std::string> words) {
 }
 const auto invalid = says<std::invalid_argument>;
 const auto logic = says<std::logic_error>;
+const auto out_of_range = says<std::out_of_range>;
 
 Tensor f64(const Shape& s, bool requires_grad = false) { return full(s, 0.5, Dtype::f64, requires_grad); }
 
@@ -128,11 +129,12 @@ BOOST_AUTO_TEST_CASE(stack_count) {
                         invalid({"stack", "3 values", "[2,2]", "4 elements"}));
 }
 
-BOOST_AUTO_TEST_CASE(item_index) {
+BOOST_AUTO_TEST_CASE(var_index) {
   TapeScope scope;
   const Tensor t = f64({2, 3}, true);
-  BOOST_CHECK_EXCEPTION(t.item(6), std::exception, invalid({"item", "index 6", "[2,3]"}));
-  BOOST_CHECK_EXCEPTION(t.item(-1), std::exception, invalid({"item", "index -1", "[2,3]"}));
+  BOOST_CHECK_EXCEPTION(t.var(6), std::exception, out_of_range({"Tensor::var", "index 6", "6 elements", "[2,3]"}));
+  BOOST_CHECK_EXCEPTION(t.var(-1), std::exception, out_of_range({"Tensor::var", "index -1", "[2,3]"}));
+  BOOST_CHECK_EXCEPTION(t.item(), std::exception, invalid({"Tensor::item", "[2,3]", "6 elements", "at(i)"}));
 }
 
 // ---- backward -----------------------------------------------------------------------------------------------
@@ -142,14 +144,14 @@ BOOST_AUTO_TEST_CASE(non_scalar_root_without_seed) {
   const Tensor x = f64({2, 3}, true);
   const Tensor y = x * x;
   BOOST_CHECK_EXCEPTION(backward(y), std::exception, invalid({"backward", "[2,3]", "6 elements", "seed"}));
-  BOOST_CHECK_EXCEPTION(gradient(y, {x}), std::exception, invalid({"backward", "[2,3]", "seed"}));
+  BOOST_CHECK_EXCEPTION(gradient(y, {x}), std::exception, invalid({"gradient", "[2,3]", "seed"}));
 }
 
 BOOST_AUTO_TEST_CASE(seed_of_wrong_shape) {
   TapeScope scope;
   const Tensor x = f64({2, 3}, true);
   const Tensor y = x * x;
-  BOOST_CHECK_EXCEPTION(backward(y, f64({3, 2})), std::exception,
+  BOOST_CHECK_EXCEPTION(backward(y, {.seed = f64({3, 2})}), std::exception,
                         invalid({"backward", "seed", "shape differs", "[3,2]", "[2,3]"}));
 }
 
@@ -157,18 +159,20 @@ BOOST_AUTO_TEST_CASE(backward_on_leaf_or_constant) {
   TapeScope scope;
   const Var v = 2.0;
   BOOST_CHECK_EXCEPTION(backward(v), std::exception, logic({"backward", "leaf"}));
-  BOOST_CHECK_EXCEPTION(backward(f64({}, true)), std::exception, logic({"backward", "no recorded history"}));
-  BOOST_CHECK_EXCEPTION(backward(f64({})), std::exception, logic({"backward", "no recorded history"}));
-  BOOST_CHECK_EXCEPTION(backward(sum(f64({3}))), std::exception, logic({"backward", "no recorded history"}));
-  BOOST_CHECK_EXCEPTION(gradient(f64({}, true), {}), std::exception, logic({"gradient", "no recorded history"}));
+  BOOST_CHECK_EXCEPTION(backward(f64({}, true)), std::exception, logic({"backward", "leaf or a constant", "nothing was recorded"}));
+  BOOST_CHECK_EXCEPTION(backward(f64({})), std::exception, logic({"backward", "nothing was recorded"}));
+  BOOST_CHECK_EXCEPTION(backward(sum(f64({3}))), std::exception, logic({"backward", "nothing was recorded"}));
+  BOOST_CHECK_EXCEPTION(gradient(f64({}, true), {}), std::exception, logic({"gradient", "nothing was recorded"}));
+  BOOST_CHECK_EXCEPTION(backward(Tensor()), std::exception, logic({"backward", "undefined"}));
+  BOOST_CHECK_EXCEPTION(backward(v * 2.0, {.seed = f64({})}), std::exception, invalid({"backward", "seed", "tensor roots"}));
 }
 
 BOOST_AUTO_TEST_CASE(create_graph_through_scalar_nodes) {
   TapeScope scope;
   const Tensor x = f64({2}, true);
-  const Var e = x.item(0);
+  const Var e = x.var(0);
   const Tensor s = stack({e * e, e}, Shape{2});
-  BOOST_CHECK_EXCEPTION(gradient(sum(s), {x}, true), std::exception, logic({"create_graph", "scalar"}));
+  BOOST_CHECK_EXCEPTION(gradient(sum(s), {x}, {.create_graph = true}), std::exception, logic({"create_graph", "scalar"}));
 }
 
 // ---- handles and tapes ------------------------------------------------------------------------------------
@@ -183,21 +187,32 @@ BOOST_AUTO_TEST_CASE(stale_handle) {
     y = x * x;
     q = p * p;
     scope.tape().clear();
-    BOOST_CHECK_EXCEPTION(y * 2.0, std::exception, logic({"mul", "stale handle"}));
+    // Values stay readable (a Var keeps its value, a Tensor owns it); the graph does not.
+    BOOST_TEST(y.value() == 4.0);
+    BOOST_TEST(q.value().at(0) == 0.25);
+    BOOST_CHECK_EXCEPTION(y * 2.0, std::exception, logic({"mul", "stale handle", "cleared"}));
     BOOST_CHECK_EXCEPTION(exp(y), std::exception, logic({"exp", "stale handle"}));
-    BOOST_CHECK_EXCEPTION(y.value(), std::exception, logic({"Var::value", "stale handle"}));
+    BOOST_CHECK_EXCEPTION(y.grad(), std::exception, logic({"Var::grad", "stale handle"}));
     BOOST_CHECK_EXCEPTION(backward(y), std::exception, logic({"backward", "stale handle"}));
-    BOOST_CHECK_EXCEPTION(q.value(), std::exception, logic({"Tensor::value", "stale handle"}));
+    BOOST_CHECK_EXCEPTION(exp(q), std::exception, logic({"exp", "stale handle", "cleared"}));
+    BOOST_CHECK_EXCEPTION(backward(q * 1.0), std::exception, logic({"mul", "stale handle"}));
     y = x * 3.0;
     q = p * 3.0;
   }
   // After the scope's tape is destroyed.
   BOOST_CHECK_EXCEPTION(y.grad(), std::exception, logic({"Var::grad", "stale handle"}));
-  BOOST_CHECK_EXCEPTION(q.grad(), std::exception, logic({"Tensor::grad", "stale handle"}));
   BOOST_CHECK_EXCEPTION(x + y, std::exception, logic({"add", "stale handle"}));
-  BOOST_CHECK_EXCEPTION(backward(sum(q)), std::exception, logic({"stale handle"}));
+  BOOST_CHECK_EXCEPTION(backward(sum(q)), std::exception, logic({"sum", "stale handle"}));
+  BOOST_CHECK_EXCEPTION(backward(q), std::exception, logic({"backward", "stale handle"}));
+  BOOST_TEST(!q.grad().defined());  // no backward reached it
+  // Released by backward: the next recorded op frees the graph, and the message says how to keep it.
+  TapeScope scope;
+  Var a = x * 2.0;
+  backward(a);
+  Var b = x * 5.0;
+  BOOST_CHECK_EXCEPTION(a * 2.0, std::exception, logic({"mul", "stale handle", "released by backward", "retain_graph"}));
+  BOOST_TEST(b.value() == 10.0);
 }
-
 
 BOOST_AUTO_TEST_CASE(mixing_tapes) {
   TapeScope outer;

@@ -318,12 +318,12 @@ void* run_chain(void* arg) {
         Var x = x0;
         for (std::size_t i = 0; i < chain_nodes / 2; ++i) x = x * chain_a + chain_b;
         r.build_seconds = seconds_since(start);
-        r.nodes = tape.scalar_nodes();
+        r.nodes = tape.size();
         start = std::chrono::steady_clock::now();
         autodiff::backward(x);
         r.backward_seconds = seconds_since(start);
         r.value = x.value();
-        r.bytes_per_node = tape.scalar_bytes_per_node();
+        r.bytes_per_node = autodiff::detail::store(tape).scalar_bytes_per_node();
       }
       start = std::chrono::steady_clock::now();
     }

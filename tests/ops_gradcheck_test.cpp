@@ -182,15 +182,15 @@ std::vector<TensorRow> tensor_table() {
       {"item and stack mixing scalars and tensors",
        [](V x) {
          const Var c = 1.5;  // a scalar leaf that is not an input
-         Var a = x[0].item(1) * x[1].item(2);
-         Var b = sin(x[0].item(4)) + c;
-         Tensor s = stack({a, b, c * a, x[1].item(0)}, Shape{2, 2});
+         Var a = x[0].var(1) * x[1].var(2);
+         Var b = sin(x[0].var(4)) + c;
+         Tensor s = stack({a, b, c * a, x[1].var(0)}, Shape{2, 2});
          return matmul(s, reshape(x[0], Shape{2, 3})) + reshape(x[1], Shape{1, 3});
        },
        {range({2, 3}, -1, 1), range({3}, -1, 1)}},
       {"unstack then stack",
        [](V x) {
-         std::vector<Var> v = x[0].unstack();
+         std::vector<Var> v = x[0].vars();
          std::vector<Var> w;
          for (std::size_t i = 0; i < v.size(); ++i) w.push_back(v[i] * v[(i + 1) % v.size()] + tanh(v[i]));
          return stack(w, Shape{2, 3});
@@ -386,7 +386,7 @@ BOOST_AUTO_TEST_CASE(second_order_matches_finite_differences) {
 BOOST_AUTO_TEST_CASE(hessian_vector_product_of_sum_of_cubes) {
   TapeScope scope;
   Tensor x = tensor({1.0, 2.0, 3.0}, Shape{3}, Dtype::f64, true);
-  std::vector<Tensor> g = gradient(sum(pow(x, 3.0)), {x}, true);  // 3 x^2
+  std::vector<Tensor> g = gradient(sum(pow(x, 3.0)), {x}, {.create_graph = true});  // 3 x^2
   const std::vector<double> g_want{3.0, 12.0, 27.0};
   BOOST_TEST(g[0].to_vector() == g_want, tt::tolerance(1e-14) << tt::per_element());
   std::vector<Tensor> hv = gradient(sum(g[0]), {x});  // H 1 = 6 x
@@ -447,18 +447,14 @@ BOOST_AUTO_TEST_CASE(gradcheck_catches_a_wrong_backward) {
 }
 
 BOOST_AUTO_TEST_CASE(scalar_gradcheck_catches_a_wrong_partial) {
-  // A custom scalar op recorded with Tape::push: x^2 with partial x (should be 2x).
+  // A custom scalar op recorded with make_scalar_op: x^2 with partial x (should be 2x).
   const ScalarFunction bad = [](const std::vector<Var>& v) {
-    Tape& t = Tape::current();
-    const std::uint32_t i = t.slot(v[0], ScalarOp::mul);
-    const double x = t.scalar_value(i);
-    return t.push(x * x, ScalarOp::mul, Site::current(), i, x);
+    const double x = v[0].value();
+    return make_scalar_op("square", x * x, {v[0]}, {x});
   };
   const ScalarFunction good = [](const std::vector<Var>& v) {
-    Tape& t = Tape::current();
-    const std::uint32_t i = t.slot(v[0], ScalarOp::mul);
-    const double x = t.scalar_value(i);
-    return t.push(x * x, ScalarOp::mul, Site::current(), i, 2.0 * x);
+    const double x = v[0].value();
+    return make_scalar_op("square", x * x, {v[0]}, {2.0 * x});
   };
   const GradcheckReport r = gradcheck(bad, {1.25});
   BOOST_TEST(!r.ok);

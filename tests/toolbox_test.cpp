@@ -458,7 +458,8 @@ BOOST_AUTO_TEST_CASE(tensor_hook_scaling_by_2_doubles_the_leaf_grad) {
     autodiff::TapeScope scope;
     const Tensor x = f64({1.0, -2.0, 0.5}, Shape{3}, true);
     Tensor h = autodiff::tanh(x);
-    if (hook) h.register_hook([](const Tensor& g) { return g * 2.0; });
+    autodiff::HookHandle handle;
+    if (hook) handle = h.register_hook([](const Tensor& g) { return g * 2.0; });
     autodiff::backward(autodiff::sum(h * h));
     return x.grad().to_vector();
   };
@@ -470,14 +471,28 @@ BOOST_AUTO_TEST_CASE(tensor_hook_scaling_by_2_doubles_the_leaf_grad) {
   autodiff::TapeScope scope;
   Tensor w = f64({3.0, 4.0}, Shape{2}, true);
   std::vector<double> seen;
-  w.register_hook([&](const Tensor& g) {
+  const autodiff::HookHandle observe = w.register_hook([&](const Tensor& g) {
     seen = g.to_vector();
     return Tensor();
   });
-  w.register_hook([](const Tensor& g) { return g * 2.0; });
+  autodiff::HookHandle twice = w.register_hook([](const Tensor& g) { return g * 2.0; });
   autodiff::backward(autodiff::sum(w * w));  // dw = 2 w = [6, 8]
   BOOST_TEST(seen == std::vector<double>({6.0, 8.0}), boost::test_tools::per_element());
   BOOST_TEST(w.grad().to_vector() == std::vector<double>({12.0, 16.0}), boost::test_tools::per_element());
+  // Removed, the doubling hook no longer runs; a destroyed handle removes its hook too.
+  twice.remove();
+  w.zero_grad();
+  autodiff::backward(autodiff::sum(w * w));
+  BOOST_TEST(w.grad().to_vector() == std::vector<double>({6.0, 8.0}), boost::test_tools::per_element());
+  {
+    const autodiff::HookHandle scoped = w.register_hook([](const Tensor& g) { return g * 10.0; });
+    w.zero_grad();
+    autodiff::backward(autodiff::sum(w * w));
+    BOOST_TEST(w.grad().to_vector() == std::vector<double>({60.0, 80.0}), boost::test_tools::per_element());
+  }
+  w.zero_grad();
+  autodiff::backward(autodiff::sum(w * w));
+  BOOST_TEST(w.grad().to_vector() == std::vector<double>({6.0, 8.0}), boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_CASE(var_hook_sees_the_right_grad) {
@@ -485,7 +500,7 @@ BOOST_AUTO_TEST_CASE(var_hook_sees_the_right_grad) {
   Var x = 3.0;
   Var y = x * x;  // dy/dx = 6
   double seen = 0;
-  y.register_hook([&](double g) {
+  const autodiff::HookHandle observe = y.register_hook([&](double g) {
     seen = g;
     return g;
   });
@@ -495,10 +510,14 @@ BOOST_AUTO_TEST_CASE(var_hook_sees_the_right_grad) {
   BOOST_TEST(x.grad() == 30.0);
 
   Var a = 2.0;
-  a.register_hook([](double g) { return -g; });  // a leaf hook that flips the sign
+  autodiff::HookHandle flip = a.register_hook([](double g) { return -g; });  // a leaf hook that flips the sign
   Var b = a * 4.0;
   autodiff::backward(b);
   BOOST_TEST(a.grad() == -4.0);
+  flip.remove();
+  a.zero_grad();
+  autodiff::backward(a * 4.0);
+  BOOST_TEST(a.grad() == 4.0);
 }
 
 BOOST_AUTO_TEST_CASE(no_grad_makes_results_constant) {
@@ -510,7 +529,7 @@ BOOST_AUTO_TEST_CASE(no_grad_makes_results_constant) {
     const Tensor y = autodiff::exp(w) * 2.0;
     BOOST_TEST(!y.requires_grad());
     BOOST_TEST(y.at(1) == 2.0 * std::exp(2.0), boost::test_tools::tolerance(1e-15));
-    BOOST_TEST(scope.tape().tensor_nodes() == 0u);  // nothing recorded
+    BOOST_TEST(scope.tape().records() == 0u);  // nothing recorded
     {
       autodiff::NoGrad nested;
     }

@@ -1,4 +1,4 @@
-// Elementwise ops: exp, log, sqrt, sin, cos, tanh, sigmoid (+ its fused backward), relu, abs, pow, minimum, maximum.
+// Elementwise ops: exp, log, sqrt, sin, cos, tanh, sigmoid (and its fused backward), relu, abs, pow, minimum, maximum.
 #include "autodiff/check.hpp"
 #include "autodiff/ops.hpp"
 #include "autodiff/ops/kernels.hpp"
@@ -19,31 +19,43 @@ Tensor mask(const Tensor& x, P pred) {
 }
 }  // namespace
 
+/// forward:  exp(x)
+/// backward: dx += grad * y
 Tensor exp(const Tensor& x, Site site) {
   return make_op("exp", detail::map(x.value(), [](auto v) { return std::exp(v); }), {x},
                  [](const Tensor& grad, const Tensor& result, BackwardContext& dx) { dx[0] += grad * result; }, site);
 }
 
+/// forward:  log(x)
+/// backward: dx += grad / x
 Tensor log(const Tensor& x, Site site) {
   return make_op("log", detail::map(x.value(), [](auto v) { return std::log(v); }), {x},
                  [x](const Tensor& grad, const Tensor&, BackwardContext& dx) { dx[0] += grad / x; }, site);
 }
 
+/// forward:  y = sqrt(x)
+/// backward: dx += grad * 0.5 / y
 Tensor sqrt(const Tensor& x, Site site) {
   return make_op("sqrt", detail::map(x.value(), [](auto v) { return std::sqrt(v); }), {x},
                  [](const Tensor& grad, const Tensor& result, BackwardContext& dx) { dx[0] += grad * 0.5 / result; }, site);
 }
 
+/// forward:  sin(x)
+/// backward: dx += grad * cos(x)
 Tensor sin(const Tensor& x, Site site) {
   return make_op("sin", detail::map(x.value(), [](auto v) { return std::sin(v); }), {x},
                  [x](const Tensor& grad, const Tensor&, BackwardContext& dx) { dx[0] += grad * cos(x); }, site);
 }
 
+/// forward:  cos(x)
+/// backward: dx += -grad * sin(x)
 Tensor cos(const Tensor& x, Site site) {
   return make_op("cos", detail::map(x.value(), [](auto v) { return std::cos(v); }), {x},
                  [x](const Tensor& grad, const Tensor&, BackwardContext& dx) { dx[0] += -(grad * sin(x)); }, site);
 }
 
+/// forward:  y = tanh(x)
+/// backward: dx += grad * (1 - y^2)
 Tensor tanh(const Tensor& x, Site site) {
   return make_op("tanh", detail::map(x.value(), [](auto v) { return std::tanh(v); }), {x},
                  [](const Tensor& grad, const Tensor& result, BackwardContext& dx) {
@@ -51,6 +63,8 @@ Tensor tanh(const Tensor& x, Site site) {
                  }, site);
 }
 
+/// forward:  y = 1 / (1 + exp(-x)), split by sign so exp never overflows
+/// backward: dx += sigmoid_backward(grad, y) = grad * y * (1 - y)
 Tensor sigmoid(const Tensor& x, Site site) {
   return make_op("sigmoid", detail::map(x.value(), [](auto v) {
                    using T = decltype(v);
@@ -62,6 +76,8 @@ Tensor sigmoid(const Tensor& x, Site site) {
                  {x}, [](const Tensor& grad, const Tensor& result, BackwardContext& dx) { dx[0] += sigmoid_backward(grad, result); }, site);
 }
 
+/// forward:  g * y * (1 - y)
+/// backward: dg += grad * y * (1 - y), dy += grad * g * (1 - 2y)
 Tensor sigmoid_backward(const Tensor& g, const Tensor& y, Site site) {
   check_binary("sigmoid_backward", g, y);
   return make_op("sigmoid_backward",
@@ -72,6 +88,8 @@ Tensor sigmoid_backward(const Tensor& g, const Tensor& y, Site site) {
                  }, site);
 }
 
+/// forward:  max(x, 0)
+/// backward: dx += grad * (x > 0)
 Tensor relu(const Tensor& x, Site site) {
   return make_op("relu", detail::map(x.value(), [](auto v) { return v > 0 ? v : decltype(v)(0); }), {x},
                  [x](const Tensor& grad, const Tensor&, BackwardContext& dx) {
@@ -79,6 +97,8 @@ Tensor relu(const Tensor& x, Site site) {
                  }, site);
 }
 
+/// forward:  |x|
+/// backward: dx += grad * sign(x)
 Tensor abs(const Tensor& x, Site site) {
   return make_op("abs", detail::map(x.value(), [](auto v) { return std::abs(v); }), {x},
                  [x](const Tensor& grad, const Tensor&, BackwardContext& dx) {
@@ -86,6 +106,8 @@ Tensor abs(const Tensor& x, Site site) {
                  }, site);
 }
 
+/// forward:  x^p (exact fast paths for p = 2, 1, -1, 3, 0.5)
+/// backward: dx += grad * p * x^(p-1)
 Tensor pow(const Tensor& x, double p, Site site) {
   // Integer and half powers get exact fast paths: pow(y - a, 2) is the seed's cost.
   Array value = p == 2.0    ? detail::map(x.value(), [](auto v) { return v * v; })
@@ -105,6 +127,8 @@ Tensor pow(const Tensor& x, double p, Site site) {
                  }, site);
 }
 
+/// forward:  y = x^e (e the exponent tensor)
+/// backward: dx += grad * e * x^(e-1), de += grad * y * log(x) (log(1) where x = 0, so 0^e gives 0, not NaN)
 Tensor pow(const Tensor& x, const Tensor& y, Site site) {
   check_binary("pow", x, y);
   return make_op("pow", detail::zip("pow", x.value(), y.value(), [](auto a, auto b) { return std::pow(a, b); }), {x, y},
@@ -115,6 +139,8 @@ Tensor pow(const Tensor& x, const Tensor& y, Site site) {
                  }, site);
 }
 
+/// forward:  min(a, b), ties pick a
+/// backward: da += grad * (a <= b), db += grad * (a > b)
 Tensor minimum(const Tensor& a, const Tensor& b, Site site) {
   check_binary("minimum", a, b);
   return make_op("minimum", detail::zip("minimum", a.value(), b.value(), [](auto x, auto y) { return x <= y ? x : y; }),
@@ -124,6 +150,8 @@ Tensor minimum(const Tensor& a, const Tensor& b, Site site) {
                  }, site);
 }
 
+/// forward:  max(a, b), ties pick a
+/// backward: da += grad * (a >= b), db += grad * (a < b)
 Tensor maximum(const Tensor& a, const Tensor& b, Site site) {
   check_binary("maximum", a, b);
   return make_op("maximum", detail::zip("maximum", a.value(), b.value(), [](auto x, auto y) { return x >= y ? x : y; }),

@@ -1,4 +1,4 @@
-// Internal elementwise kernels over Arrays: map, and broadcasting zip with fast paths for the common layouts.
+// Elementwise kernels over Arrays: map, and broadcasting zip with fast paths for the common layouts.
 #pragma once
 
 #include "autodiff/array.hpp"
@@ -40,7 +40,7 @@ Array zip(std::string_view op, const Array& a, const Array& b, F&& f) {
     } else if (b_full && a.numel() == 1) {
       const T s = pa[0];
       for (std::int64_t i = 0; i < n; ++i) po[i] = static_cast<T>(f(s, pb[i]));
-    } else if (a_full && b.rank() == 1 && out_shape.rank() >= 1 && b.numel() == out_shape[out_shape.rank() - 1]) {
+    } else if (a_full && b.rank() == 1 && out_shape.rank() >= 1 && b.numel() == out_shape[-1]) {
       const std::int64_t m = b.numel();  // [.., m] op [m]: a row vector over every row
       for (std::int64_t r = 0; r < n; r += m)
         for (std::int64_t j = 0; j < m; ++j) po[r + j] = static_cast<T>(f(pa[r + j], pb[j]));

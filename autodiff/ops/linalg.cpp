@@ -50,6 +50,8 @@ Array gemm(const Array& a, const Array& b, bool ta, bool tb) {
 }
 }  // namespace
 
+/// forward:  C = op(A) op(B), op = transpose when its flag is set: [m,k] x [k,n] -> [m,n]
+/// backward: dA += grad op(B)^T (or op(B) grad^T when A is transposed), dB += op(A)^T grad (or grad^T op(A))
 Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb, Site site) {
   check_matmul("matmul", a, b, ta, tb);
   return make_op("matmul", gemm(a.value(), b.value(), ta, tb), {a, b},
@@ -61,6 +63,8 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb, Site site) {
 
 Tensor matmul(const Tensor& a, const Tensor& b, Site site) { return matmul(a, b, false, false, site); }
 
+/// forward:  x^T for a 2-D x (a copy)
+/// backward: dx += transpose(grad)
 Tensor transpose(const Tensor& x, Site site) {
   check_rank("transpose", "input", x, 2);
   const Array& v = x.value();

@@ -1,6 +1,9 @@
-// Reductions: sum (all, or one axis), max over an axis, and the compositions mean, logsumexp and log_softmax.
+// Reductions: sum and mean (all elements or a list of axes), max over an axis, and the compositions logsumexp and
+// log_softmax.
 #include "autodiff/check.hpp"
 #include "autodiff/ops.hpp"
+
+#include <fmt/format.h>
 
 #include <cmath>
 #include <limits>
@@ -19,68 +22,79 @@ Split split(const Shape& s, int axis) {
   for (int i = axis + 1; i < s.rank(); ++i) p.inner *= s[i];
   return p;
 }
-Shape reduced(const Shape& s, int axis, bool keepdim) {
-  std::int64_t d[Shape::max_rank];
-  int r = 0;
-  for (int i = 0; i < s.rank(); ++i) {
-    if (i != axis)
-      d[r++] = s[i];
-    else if (keepdim)
-      d[r++] = 1;
-  }
-  return Shape(std::span<const std::int64_t>(d, static_cast<std::size_t>(r)));
+std::array<bool, Shape::max_rank> one_axis(int axis) {
+  std::array<bool, Shape::max_rank> m{};
+  m[static_cast<std::size_t>(axis)] = true;
+  return m;
+}
+// Elements reduced by a mask.
+std::int64_t reduced_count(const Shape& s, const std::array<bool, Shape::max_rank>& mask) {
+  std::int64_t n = 1;
+  for (int i = 0; i < s.rank(); ++i)
+    if (mask[static_cast<std::size_t>(i)]) n *= s[i];
+  return n;
 }
 }  // namespace
 
+/// forward:  sum of all elements (0-d), accumulated in double
+/// backward: dx += broadcast_to(grad, x.shape)
 Tensor sum(const Tensor& x, Site site) {
-  const Array& v = x.value();
-  Array out(Shape{}, v.dtype());
-  dispatch(v.dtype(), [&]<class T>(T) {
-    const T* p = v.data<T>();
-    double s = 0;  // accumulate in double: float sums over a batch lose digits otherwise
-    for (std::int64_t i = 0; i < v.numel(); ++i) s += p[i];
-    out.data<T>()[0] = static_cast<T>(s);
-  });
-  return make_op("sum", std::move(out), {x}, [xs = v.shape()](const Tensor& grad, const Tensor&, BackwardContext& dx) {
-    dx[0] += broadcast_to(grad, xs);
-  }, site);
+  return make_op("sum", reduce_to(x.value(), Shape{}, "sum"), {x},
+                 [xs = x.shape()](const Tensor& grad, const Tensor&, BackwardContext& dx) { dx[0] += broadcast_to(grad, xs); },
+                 site);
 }
 
-Tensor sum(const Tensor& x, int axis, bool keepdim, Site site) {
-  const Array& v = x.value();
-  const int ax = check_axis("sum", axis, v.rank());
-  const Split p = split(v.shape(), ax);
-  Array out = Array::zeros(reduced(v.shape(), ax, keepdim), v.dtype());
-  dispatch(v.dtype(), [&]<class T>(T) {
-    const T* pv = v.data<T>();
-    T* po = out.data<T>();
-    for (std::int64_t o = 0; o < p.outer; ++o)
-      for (std::int64_t k = 0; k < p.n; ++k)
-        for (std::int64_t i = 0; i < p.inner; ++i) po[o * p.inner + i] += pv[(o * p.n + k) * p.inner + i];
-  });
-  return make_op("sum", std::move(out), {x},
-                 [xs = v.shape(), ks = reduced(v.shape(), ax, true)](const Tensor& grad, const Tensor&, BackwardContext& dx) {
-                   dx[0] += broadcast_to(reshape(grad, ks), xs);
+/// forward:  sum over the axes in dims (kept as size 1 with keepdim)
+/// backward: dx += broadcast_to(reshape(grad, shape with the axes kept), x.shape)
+Tensor sum(const Tensor& x, const Dims& dims, bool keepdim, Site site) {
+  const auto mask = dims.mask("sum", x.rank());
+  const Shape kept = reduced_shape(x.shape(), mask, true);
+  return make_op("sum", reduce_to(x.value(), kept, "sum").reshaped(reduced_shape(x.shape(), mask, keepdim)), {x},
+                 [xs = x.shape(), kept](const Tensor& grad, const Tensor&, BackwardContext& dx) {
+                   dx[0] += broadcast_to(reshape(grad, kept), xs);
                  }, site);
 }
 
+/// forward:  sum(x) / n with n = numel
+/// backward: dx += broadcast_to(grad / n, x.shape)
 Tensor mean(const Tensor& x, Site site) {
   check_nonempty("mean", x);
-  return mul(sum(x, site), scalar(1.0 / static_cast<double>(x.numel()), x.dtype()), site);
+  const double n = static_cast<double>(x.numel());
+  Array out = reduce_to(x.value(), Shape{}, "mean");
+  out.set(0, out.at(0) / n);
+  return make_op("mean", std::move(out), {x},
+                 [xs = x.shape(), n](const Tensor& grad, const Tensor&, BackwardContext& dx) {
+                   dx[0] += broadcast_to(grad / n, xs);
+                 }, site);
 }
 
-Tensor mean(const Tensor& x, int axis, bool keepdim, Site site) {
-  const int ax = check_axis("mean", axis, x.rank());
-  check_nonempty_axis("mean", x, ax);
-  return mul(sum(x, ax, keepdim, site), scalar(1.0 / static_cast<double>(x.shape()[ax]), x.dtype()), site);
+/// forward:  sum over the axes in dims / n, n = the number of elements reduced
+/// backward: dx += broadcast_to(reshape(grad, shape with the axes kept) / n, x.shape)
+Tensor mean(const Tensor& x, const Dims& dims, bool keepdim, Site site) {
+  const auto mask = dims.mask("mean", x.rank());
+  for (int i = 0; i < x.rank(); ++i)
+    if (mask[static_cast<std::size_t>(i)]) check_nonempty_axis("mean", x, i);
+  const Shape kept = reduced_shape(x.shape(), mask, true);
+  const double n = static_cast<double>(reduced_count(x.shape(), mask));
+  Array out = reduce_to(x.value(), kept, "mean").reshaped(reduced_shape(x.shape(), mask, keepdim));
+  dispatch(out.dtype(), [&]<class T>(T) {
+    T* p = out.data<T>();
+    for (std::int64_t i = 0; i < out.numel(); ++i) p[i] = static_cast<T>(p[i] / n);
+  });
+  return make_op("mean", std::move(out), {x},
+                 [xs = x.shape(), kept, n](const Tensor& grad, const Tensor&, BackwardContext& dx) {
+                   dx[0] += broadcast_to(reshape(grad, kept) / n, xs);
+                 }, site);
 }
 
+/// forward:  max over `axis` (NaN wins, as in PyTorch)
+/// backward: dx += grad at the first arg-max of each slice, 0 elsewhere
 Tensor max(const Tensor& x, int axis, bool keepdim, Site site) {
   const Array& v = x.value();
-  const int ax = check_axis("max", axis, v.rank());
+  const int ax = normalize_axis("max", axis, v.rank());
   check_nonempty_axis("max", x, ax);
   const Split p = split(v.shape(), ax);
-  Array out(reduced(v.shape(), ax, keepdim), v.dtype());
+  Array out(reduced_shape(v.shape(), one_axis(ax), keepdim), v.dtype());
   Array onehot = Array::zeros(v.shape(), v.dtype());  // 1 at the first arg-max of each slice
   dispatch(v.dtype(), [&]<class T>(T) {
     const T* pv = v.data<T>();
@@ -102,24 +116,26 @@ Tensor max(const Tensor& x, int axis, bool keepdim, Site site) {
       }
   });
   return make_op("max", std::move(out), {x},
-                 [xs = v.shape(), ks = reduced(v.shape(), ax, true), mask = Tensor(onehot)](
+                 [xs = v.shape(), ks = reduced_shape(v.shape(), one_axis(ax), true), mask = Tensor(onehot)](
                      const Tensor& grad, const Tensor&, BackwardContext& dx) {
                    dx[0] += broadcast_to(reshape(grad, ks), xs) * mask;
                  }, site);
 }
 
+/// Composite, stable: m + log(sum(exp(x - m), axis)) with m = max(x, axis) held constant (the result does not
+/// depend on it, so no gradient flows through it).
 Tensor logsumexp(const Tensor& x, int axis, bool keepdim, Site site) {
-  const int ax = check_axis("logsumexp", axis, x.rank());
+  const int ax = normalize_axis("logsumexp", axis, x.rank());
   check_nonempty_axis("logsumexp", x, ax);
-  // The shift m is a constant: the result does not depend on it, so no gradient flows through it.
   const Tensor m = max(x, ax, true, site).detach();
   Tensor r = add(log(sum(exp(sub(x, m, site), site), ax, true, site), site), m, site);
   if (keepdim) return r;
-  return reshape(r, reduced(x.shape(), ax, false), site);
+  return reshape(r, reduced_shape(x.shape(), one_axis(ax), false), site);
 }
 
+/// Composite: x - logsumexp(x, axis, keepdim = true).
 Tensor log_softmax(const Tensor& x, int axis, Site site) {
-  check_nonempty_axis("log_softmax", x, check_axis("log_softmax", axis, x.rank()));
+  check_nonempty_axis("log_softmax", x, normalize_axis("log_softmax", axis, x.rank()));
   return sub(x, logsumexp(x, axis, true, site), site);
 }
 

@@ -4,6 +4,8 @@
 #include "autodiff/tape.hpp"
 
 #include <cmath>
+#include <initializer_list>
+#include <span>
 
 namespace autodiff {
 
@@ -15,7 +17,7 @@ Var unary(const Var& x, ScalarOp op, const Site& site, F f) {
     double d;
     return Var(f(x.value(), d));
   }
-  Tape& t = Tape::current();
+  detail::TapeStore& t = detail::recording();
   const std::uint32_t i = t.slot(x, op);
   double d;
   const double v = f(t.scalar_value(i), d);
@@ -26,7 +28,7 @@ Var unary(const Var& x, ScalarOp op, const Site& site, F f) {
 inline Var add(const Var& a, const Var& b, const Site& site) {
   if (grad_disabled) [[unlikely]]
     return Var(a.value() + b.value());
-  Tape& t = Tape::current();
+  detail::TapeStore& t = detail::recording();
   const std::uint32_t i = t.slot(a, ScalarOp::add), j = t.slot(b, ScalarOp::add);
   return t.push(t.scalar_value(i) + t.scalar_value(j), ScalarOp::add, site, i, 1.0, j, 1.0);
 }
@@ -34,7 +36,7 @@ inline Var add(const Var& a, const Var& b, const Site& site) {
 inline Var sub(const Var& a, const Var& b, const Site& site) {
   if (grad_disabled) [[unlikely]]
     return Var(a.value() - b.value());
-  Tape& t = Tape::current();
+  detail::TapeStore& t = detail::recording();
   const std::uint32_t i = t.slot(a, ScalarOp::sub), j = t.slot(b, ScalarOp::sub);
   return t.push(t.scalar_value(i) - t.scalar_value(j), ScalarOp::sub, site, i, 1.0, j, -1.0);
 }
@@ -42,7 +44,7 @@ inline Var sub(const Var& a, const Var& b, const Site& site) {
 inline Var mul(const Var& a, const Var& b, const Site& site) {
   if (grad_disabled) [[unlikely]]
     return Var(a.value() * b.value());
-  Tape& t = Tape::current();
+  detail::TapeStore& t = detail::recording();
   const std::uint32_t i = t.slot(a, ScalarOp::mul), j = t.slot(b, ScalarOp::mul);
   const double va = t.scalar_value(i), vb = t.scalar_value(j);
   return t.push(va * vb, ScalarOp::mul, site, i, vb, j, va);
@@ -51,7 +53,7 @@ inline Var mul(const Var& a, const Var& b, const Site& site) {
 inline Var div(const Var& a, const Var& b, const Site& site) {
   if (grad_disabled) [[unlikely]]
     return Var(a.value() / b.value());
-  Tape& t = Tape::current();
+  detail::TapeStore& t = detail::recording();
   const std::uint32_t i = t.slot(a, ScalarOp::div), j = t.slot(b, ScalarOp::div);
   const double va = t.scalar_value(i), vb = t.scalar_value(j), r = va / vb;
   return t.push(r, ScalarOp::div, site, i, 1.0 / vb, j, -r / vb);
@@ -60,15 +62,31 @@ inline Var div(const Var& a, const Var& b, const Site& site) {
 inline Var add(const Var& a, double c, const Site& site) {
   if (grad_disabled) [[unlikely]]
     return Var(a.value() + c);
-  Tape& t = Tape::current();
+  detail::TapeStore& t = detail::recording();
   const std::uint32_t i = t.slot(a, ScalarOp::add);
   return t.push(t.scalar_value(i) + c, ScalarOp::add, site, i, 1.0);
+}
+/// forward: a - c.  backward: da += grad
+inline Var sub(const Var& a, double c, const Site& site) {
+  if (grad_disabled) [[unlikely]]
+    return Var(a.value() - c);
+  detail::TapeStore& t = detail::recording();
+  const std::uint32_t i = t.slot(a, ScalarOp::sub);
+  return t.push(t.scalar_value(i) - c, ScalarOp::sub, site, i, 1.0);
+}
+/// forward: a / c.  backward: da += grad / c
+inline Var div(const Var& a, double c, const Site& site) {
+  if (grad_disabled) [[unlikely]]
+    return Var(a.value() / c);
+  detail::TapeStore& t = detail::recording();
+  const std::uint32_t i = t.slot(a, ScalarOp::div);
+  return t.push(t.scalar_value(i) / c, ScalarOp::div, site, i, 1.0 / c);
 }
 /// forward: c - b.  backward: db -= grad
 inline Var rsub(double c, const Var& b, const Site& site) {
   if (grad_disabled) [[unlikely]]
     return Var(c - b.value());
-  Tape& t = Tape::current();
+  detail::TapeStore& t = detail::recording();
   const std::uint32_t i = t.slot(b, ScalarOp::sub);
   return t.push(c - t.scalar_value(i), ScalarOp::sub, site, i, -1.0);
 }
@@ -76,7 +94,7 @@ inline Var rsub(double c, const Var& b, const Site& site) {
 inline Var mul(const Var& a, double c, const Site& site) {
   if (grad_disabled) [[unlikely]]
     return Var(a.value() * c);
-  Tape& t = Tape::current();
+  detail::TapeStore& t = detail::recording();
   const std::uint32_t i = t.slot(a, ScalarOp::mul);
   return t.push(t.scalar_value(i) * c, ScalarOp::mul, site, i, c);
 }
@@ -84,7 +102,7 @@ inline Var mul(const Var& a, double c, const Site& site) {
 inline Var rdiv(double c, const Var& b, const Site& site) {
   if (grad_disabled) [[unlikely]]
     return Var(c / b.value());
-  Tape& t = Tape::current();
+  detail::TapeStore& t = detail::recording();
   const std::uint32_t i = t.slot(b, ScalarOp::div);
   const double vb = t.scalar_value(i), r = c / vb;
   return t.push(r, ScalarOp::div, site, i, -r / vb);
@@ -96,9 +114,9 @@ inline Var operator-(Here<Var> a, const Var& b) { return detail::sub(a.value, b,
 inline Var operator*(Here<Var> a, const Var& b) { return detail::mul(a.value, b, a.site); }
 inline Var operator/(Here<Var> a, const Var& b) { return detail::div(a.value, b, a.site); }
 inline Var operator+(Here<Var> a, double b) { return detail::add(a.value, b, a.site); }
-inline Var operator-(Here<Var> a, double b) { return detail::add(a.value, -b, a.site); }
+inline Var operator-(Here<Var> a, double b) { return detail::sub(a.value, b, a.site); }
 inline Var operator*(Here<Var> a, double b) { return detail::mul(a.value, b, a.site); }
-inline Var operator/(Here<Var> a, double b) { return detail::mul(a.value, 1.0 / b, a.site); }
+inline Var operator/(Here<Var> a, double b) { return detail::div(a.value, b, a.site); }
 inline Var operator+(double a, Here<Var> b) { return detail::add(b.value, a, b.site); }
 inline Var operator-(double a, Here<Var> b) { return detail::rsub(a, b.value, b.site); }
 inline Var operator*(double a, Here<Var> b) { return detail::mul(b.value, a, b.site); }
@@ -116,9 +134,9 @@ inline Var& operator-=(Var& a, Here<Var> b) { return a = detail::sub(a, b.value,
 inline Var& operator*=(Var& a, Here<Var> b) { return a = detail::mul(a, b.value, b.site); }
 inline Var& operator/=(Var& a, Here<Var> b) { return a = detail::div(a, b.value, b.site); }
 inline Var& operator+=(Var& a, double b) { return a = detail::add(a, b, Site::current()); }
-inline Var& operator-=(Var& a, double b) { return a = detail::add(a, -b, Site::current()); }
+inline Var& operator-=(Var& a, double b) { return a = detail::sub(a, b, Site::current()); }
 inline Var& operator*=(Var& a, double b) { return a = detail::mul(a, b, Site::current()); }
-inline Var& operator/=(Var& a, double b) { return a = detail::mul(a, 1.0 / b, Site::current()); }
+inline Var& operator/=(Var& a, double b) { return a = detail::div(a, b, Site::current()); }
 
 /// forward: exp(x).  backward: dx += grad * result
 inline Var exp(const Var& x, Site site = Site::current()) {
@@ -194,7 +212,7 @@ inline Var pow(const Var& x, double p, Site site = Site::current()) {
 inline Var pow(const Var& x, const Var& y, Site site = Site::current()) {
   if (detail::grad_disabled) [[unlikely]]
     return Var(std::pow(x.value(), y.value()));
-  Tape& t = Tape::current();
+  detail::TapeStore& t = detail::recording();
   const std::uint32_t i = t.slot(x, ScalarOp::pow), j = t.slot(y, ScalarOp::pow);
   const double vx = t.scalar_value(i), vy = t.scalar_value(j), r = std::pow(vx, vy);
   return t.push(r, ScalarOp::pow, site, i, vy == 0.0 ? 0.0 : vy * std::pow(vx, vy - 1.0), j, r == 0.0 ? 0.0 : r * std::log(vx));
@@ -211,7 +229,7 @@ inline Var pow(double a, const Var& y, Site site = Site::current()) {
 inline Var min(const Var& a, const Var& b, Site site = Site::current()) {
   if (detail::grad_disabled) [[unlikely]]
     return Var(a.value() <= b.value() ? a.value() : b.value());
-  Tape& t = Tape::current();
+  detail::TapeStore& t = detail::recording();
   const std::uint32_t i = t.slot(a, ScalarOp::min), j = t.slot(b, ScalarOp::min);
   const std::uint32_t k = t.scalar_value(i) <= t.scalar_value(j) ? i : j;
   return t.push(t.scalar_value(k), ScalarOp::min, site, k, 1.0);
@@ -220,10 +238,21 @@ inline Var min(const Var& a, const Var& b, Site site = Site::current()) {
 inline Var max(const Var& a, const Var& b, Site site = Site::current()) {
   if (detail::grad_disabled) [[unlikely]]
     return Var(a.value() >= b.value() ? a.value() : b.value());
-  Tape& t = Tape::current();
+  detail::TapeStore& t = detail::recording();
   const std::uint32_t i = t.slot(a, ScalarOp::max), j = t.slot(b, ScalarOp::max);
   const std::uint32_t k = t.scalar_value(i) >= t.scalar_value(j) ? i : j;
   return t.push(t.scalar_value(k), ScalarOp::max, site, k, 1.0);
+}
+
+/// Defines a scalar op from its value and its partial derivatives d(value)/d(inputs[i]), recorded as one node (a
+/// Jacobian tape entry, as Adept and XAD do). The partials are numbers, so such an op has no second derivatives.
+/// @throws std::invalid_argument naming the op when inputs and partials differ in count.
+Var make_scalar_op(OpName op, double value, std::span<const Var> inputs, std::span<const double> partials,
+                   Site site = Site::current());
+inline Var make_scalar_op(OpName op, double value, std::initializer_list<Var> inputs, std::initializer_list<double> partials,
+                          Site site = Site::current()) {
+  return make_scalar_op(op, value, std::span<const Var>(inputs.begin(), inputs.size()),
+                        std::span<const double>(partials.begin(), partials.size()), site);
 }
 
 }  // namespace autodiff

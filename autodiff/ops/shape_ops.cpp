@@ -1,4 +1,4 @@
-// Shape ops: reshape, row selection and its adjoint index_add_rows, and stack (scalar Vars into a tensor).
+// Shape ops: reshape, and row selection with its adjoint index_add_rows.
 #include "autodiff/check.hpp"
 #include "autodiff/ops.hpp"
 
@@ -9,9 +9,10 @@
 
 namespace autodiff {
 
+/// forward:  the same elements with another shape (shares storage; a node of its own even when the shape is equal)
+/// backward: dx += reshape(grad, x.shape)
 Tensor reshape(const Tensor& x, const Shape& shape, Site site) {
   check_reshape("reshape", x, shape);
-  if (shape == x.shape()) return x;
   return make_op("reshape", x.value().reshaped(shape), {x},
                  [xs = x.shape()](const Tensor& grad, const Tensor&, BackwardContext& dx) { dx[0] += reshape(grad, xs); }, site);
 }
@@ -46,6 +47,8 @@ Shape with_rows(const Shape& s, std::int64_t n) {
 }
 }  // namespace
 
+/// forward:  rows x[indices[i]] along axis 0
+/// backward: dx += index_add_rows(grad, indices, x.shape[0]) (repeated indices accumulate)
 Tensor rows(const Tensor& x, const std::vector<std::int64_t>& indices, Site site) {
   if (x.rank() < 1) throw std::invalid_argument(fmt::format("rows: input must have rank >= 1 (got {})", describe(x)));
   const Array& v = x.value();
@@ -53,17 +56,19 @@ Tensor rows(const Tensor& x, const std::vector<std::int64_t>& indices, Site site
   for (std::int64_t i : indices) check_index("rows", i, n);
   Array out(with_rows(v.shape(), static_cast<std::int64_t>(indices.size())), v.dtype());
   const std::size_t row_bytes = static_cast<std::size_t>(width) * dtype_size(v.dtype());
-  const auto* src = reinterpret_cast<const std::byte*>(v.dtype() == Dtype::f32 ? static_cast<const void*>(v.data<float>())
-                                                                                : static_cast<const void*>(v.data<double>()));
-  auto* dst = reinterpret_cast<std::byte*>(out.dtype() == Dtype::f32 ? static_cast<void*>(out.data<float>())
-                                                                      : static_cast<void*>(out.data<double>()));
-  for (std::size_t r = 0; r < indices.size(); ++r)
-    std::memcpy(dst + r * row_bytes, src + static_cast<std::size_t>(indices[r]) * row_bytes, row_bytes);
+  dispatch(v.dtype(), [&]<class T>(T) {
+    const auto* src = reinterpret_cast<const std::byte*>(v.data<T>());
+    auto* dst = reinterpret_cast<std::byte*>(out.data<T>());
+    for (std::size_t r = 0; r < indices.size(); ++r)
+      std::memcpy(dst + r * row_bytes, src + static_cast<std::size_t>(indices[r]) * row_bytes, row_bytes);
+  });
   return make_op("rows", std::move(out), {x}, [indices, n](const Tensor& grad, const Tensor&, BackwardContext& dx) {
     dx[0] += index_add_rows(grad, indices, n);
   }, site);
 }
 
+/// forward:  zeros [n, ...] with row r of g added at row indices[r]
+/// backward: dg += rows(grad, indices)
 Tensor index_add_rows(const Tensor& g, const std::vector<std::int64_t>& indices, std::int64_t n, Site site) {
   if (g.rank() < 1 || g.shape()[0] != static_cast<std::int64_t>(indices.size()))
     throw std::invalid_argument(
@@ -81,32 +86,6 @@ Tensor index_add_rows(const Tensor& g, const std::vector<std::int64_t>& indices,
   return make_op("index_add_rows", std::move(out), {g}, [indices](const Tensor& grad, const Tensor&, BackwardContext& dx) {
     dx[0] += rows(grad, indices);
   }, site);
-}
-
-Tensor stack(const std::vector<Var>& vars, const Shape& shape, Dtype dtype, Site site) {
-  if (static_cast<std::int64_t>(vars.size()) != shape.numel())
-    throw std::invalid_argument(fmt::format("stack: {} values for shape {} ({} elements)", vars.size(), shape.str(), shape.numel()));
-  Array out(shape, dtype);
-  for (std::size_t i = 0; i < vars.size(); ++i) out.set(static_cast<std::int64_t>(i), vars[i].value());
-  if (!grad_enabled()) return Tensor(std::move(out));
-  Tape& t = Tape::current();
-  std::vector<std::uint32_t> idx(vars.size());
-  for (std::size_t i = 0; i < vars.size(); ++i) idx[i] = t.slot(vars[i], std::string_view("stack"));
-  // A dummy 0-d input makes the node record even when every Var is a leaf.
-  const Tensor anchor(Array::zeros(Shape{}, dtype), true);
-  std::vector<std::uint32_t> feeds = idx;
-  Tensor r = t.record("stack", std::move(out), std::span<const Tensor>(&anchor, 1),
-                  [idx = std::move(idx)](const Tensor& grad, const Tensor&, BackwardContext& dx) {
-                    const Array& g = grad.value();
-                    for (std::size_t i = 0; i < idx.size(); ++i) dx.add_scalar(idx[i], g.at(static_cast<std::int64_t>(i)));
-                  },
-                  site);
-  t.note_scalar_inputs(r.index(), std::move(feeds));
-  return r;
-}
-
-Tensor stack(const std::vector<Var>& vars, Dtype dtype, Site site) {
-  return stack(vars, Shape{static_cast<std::int64_t>(vars.size())}, dtype, site);
 }
 
 }  // namespace autodiff

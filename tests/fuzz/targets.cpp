@@ -507,12 +507,12 @@ Tensor run_tensor(const Program& g, const std::vector<Tensor>& x, Stats* st) {
         break;
       case Op::item_ops: {
         // Tensor -> Var -> Tensor: the scalar path and the tensor path on one tape.
-        const Var s = a.item(c.p);
+        const Var s = a.var(c.p);
         const Var t = s * s + autodiff::sin(s) - s / 3.0;
         r = autodiff::stack({t, 2.0 * s}, a.dtype());
         break;
       }
-      case Op::unstack_stack: r = autodiff::stack(a.unstack(), a.shape(), a.dtype()); break;
+      case Op::unstack_stack: r = autodiff::stack(a.vars(), a.shape(), a.dtype()); break;
       case Op::sigmoid_backward: r = autodiff::sigmoid_backward(a, autodiff::sigmoid(b)); break;
       default: fail("unreachable op");
     }
