@@ -198,12 +198,15 @@ auto fmt::formatter<autodiff::GradcheckReport>::format(const autodiff::Gradcheck
   std::string s = fmt::format("{}: {} (max abs error {:.3g}, max rel error {:.3g})", r.order == 2 ? "gradgradcheck" : "gradcheck",
                               r.ok ? "PASS" : "FAIL", r.max_abs_error, r.max_rel_error);
   // Say what the two columns are: a gradient of a random projection is not any one output's gradient.
-  const std::string scalar = r.projected ? fmt::format("s = sum(f(x) * r) over f's output {}, r fixed random", r.output.str())
-                                         : std::string("s = f(x)");
-  if (r.order == 2)
-    s += fmt::format("\n  second derivatives through g = sum_i v_i . ds/dx_i ({}, v_i fixed random): columns are dg/dx", scalar);
-  else if (r.projected)
-    s += fmt::format("\n  checks {}: columns are ds/dx, not one output's gradient", scalar);
+  const std::string projection =
+      fmt::format("f's output {} is checked through s = sum(f(x) * r), r fixed random", r.output.str());
+  if (r.order == 2) {
+    s += fmt::format("\n  second derivatives through g = sum_i v_i . d{}/dx_i, v_i fixed random: columns are dg/dx",
+                     r.projected ? "s" : "f");
+    if (r.projected) s += "\n  " + projection;
+  } else if (r.projected) {
+    s += "\n  " + projection + ": columns are ds/dx, not one output's gradient";
+  }
   for (std::size_t i = 0; i < r.inputs.size(); ++i) {
     const auto& c = r.inputs[i];
     s += fmt::format("\n  input {} {}: {}  abs {:.3g}  rel {:.3g}  worst {}  backward {:.10g}  finite diff {:.10g}", i,
