@@ -6,6 +6,8 @@
 // _MSVC_LANG: MSVC reports __cplusplus as 199711L unless /Zc:__cplusplus is given.
 #if (defined(_MSVC_LANG) ? _MSVC_LANG : __cplusplus) < 202002L
 #error "autodiff/nn needs C++20: compile with -std=c++20 (Meson: cpp_std=c++20; CMake: the autodiff:: targets ask for it)"
+// A missing header is a fatal error: the compiler stops here, not after an error for every later line of the program.
+#include "autodiff/nn: compile with -std=c++20"
 #else
 #include "cost.hpp"
 #include "data.hpp"

@@ -55,13 +55,17 @@ engine_needs=$(readelf -d "$lib/libautodiff.so" | sed -n 's/.*NEEDED.*\[\(.*\)\]
 echo "libautodiff.so needs: $engine_needs"
 [[ ! "$engine_needs" =~ libz\.|libmpi ]] || fail "the engine library links zlib or MPI"
 
-step "C++17 gets one clear error from each umbrella header"
+step "C++17 stops at one clear error in each umbrella header"
 for header in autodiff/autodiff.hpp autodiff/nn/nn.hpp; do
-  out=$(echo "#include <$header>" | g++ -std=c++17 -fsyntax-only -I"$inc" -x c++ - 2>&1) && fail "$header compiled as C++17"
+  # The program's own code after the include must add no errors: the header stops the compiler.
+  out=$(printf '#include <%s>\nint main() { return undeclared(); }\n' "$header" |
+        g++ -std=c++17 -fsyntax-only -I"$inc" -x c++ - 2>&1) && fail "$header compiled as C++17"
   errors=$(grep -c "error:" <<<"$out" || true)
-  grep -q "needs C++20: compile with -std=c++20" <<<"$out" && [ "$errors" = 1 ] ||
-    fail "$header under -std=c++17: expected one '#error ... needs C++20', got $errors errors:"$'\n'"$out"
-  grep "error:" <<<"$out"
+  first=$(grep -m1 "error:" <<<"$out")
+  [[ "$first" == *"#error \"autodiff"*"needs C++20: compile with -std=c++20"* ]] && [ "$errors" = 2 ] &&
+    grep -q "fatal error: autodiff.*: compile with -std=c++20" <<<"$out" ||
+    fail "$header under -std=c++17: expected the #error and the fatal stop, got $errors errors:"$'\n'"$out"
+  echo "$first"
 done
 
 # The commands below are the README's ("Using it from your project"), which scripts/check_docs compares with this
