@@ -1,39 +1,106 @@
-// Text rendering of arrays for the fmt formatters.
+// Text rendering of arrays, tensors and Vars for the fmt formatters and operator<<.
 #include "autodiff/format.hpp"
 
-namespace autodiff::detail {
+#include <algorithm>
+#include <ostream>
+
+namespace autodiff {
+
+namespace detail {
 
 namespace {
-void render(const Array& a, int axis, std::int64_t offset, int limit, std::string& out) {
+
+void append(fmt::memory_buffer& out, std::string_view s) { out.append(s.data(), s.data() + s.size()); }
+
+void render(fmt::memory_buffer& out, const Array& a, int axis, std::int64_t offset, std::int64_t edge, bool summarise,
+            const ElementWriter& element) {
   const Shape& s = a.shape();
   if (s.rank() == 0) {
-    out += fmt::format("{:.6g}", a.at(0));
+    element(out, a.at(0));
     return;
   }
   const auto strides = s.strides();
-  out += '[';
-  for (std::int64_t i = 0; i < s[axis]; ++i) {
-    if (i) out += ", ";
-    if (i == limit && s[axis] > limit + 1) {
-      out += "...";
-      i = s[axis] - 2;
+  const std::int64_t n = s[axis];
+  out.push_back('[');
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (i) append(out, ", ");
+    if (summarise && n > 2 * edge && i == edge) {
+      append(out, "...");
+      i = n - edge - 1;  // the loop's ++i lands on the first of the last `edge` entries
       continue;
     }
     const std::int64_t off = offset + i * strides[static_cast<std::size_t>(axis)];
     if (axis + 1 == s.rank())
-      out += fmt::format("{:.6g}", a.at(off));
+      element(out, a.at(off));
     else
-      render(a, axis + 1, off, limit, out);
+      render(out, a, axis + 1, off, edge, summarise, element);
   }
-  out += ']';
+  out.push_back(']');
 }
+
+void write_default(fmt::memory_buffer& out, double v) { fmt::format_to(fmt::appender(out), "{:.6g}", v); }
+
+auto flush(const fmt::memory_buffer& buf, fmt::format_context& ctx) { return std::copy(buf.begin(), buf.end(), ctx.out()); }
+
 }  // namespace
 
-std::string format_array(const Array& a, int limit) {
-  if (!a.defined()) return "undefined";
-  std::string out;
-  render(a, 0, 0, limit, out);
-  return out;
+void format_array_to(fmt::memory_buffer& out, const Array& a, const ElementWriter& element, const PrintOptions& opt) {
+  if (!a.defined()) {
+    append(out, "undefined");
+    return;
+  }
+  render(out, a, 0, 0, std::max<std::int64_t>(opt.edgeitems, 0), a.numel() > opt.threshold, element);
 }
 
-}  // namespace autodiff::detail
+std::string format_array(const Array& a, const PrintOptions& opt) {
+  fmt::memory_buffer out;
+  format_array_to(out, a, write_default, opt);
+  return fmt::to_string(out);
+}
+
+std::string format_array(const Array& a, std::int64_t threshold) { return format_array(a, PrintOptions{.threshold = threshold}); }
+
+ElementWriter ElementFormat::writer(fmt::format_context& ctx) const {
+  if (!has_spec_) return write_default;
+  // A context writing into the caller's buffer, with the outer arguments, so dynamic widths ("{:{}}") resolve.
+  return [this, &ctx](fmt::memory_buffer& out, double v) {
+    fmt::format_context element(fmt::appender(out), ctx.args(), ctx.locale());
+    spec_.format(v, element);
+  };
+}
+
+}  // namespace detail
+
+std::ostream& operator<<(std::ostream& os, const Shape& s) { return os << s.str(); }
+std::ostream& operator<<(std::ostream& os, Dtype d) { return os << dtype_name(d); }
+std::ostream& operator<<(std::ostream& os, const Array& a) { return os << fmt::format("{}", a); }
+std::ostream& operator<<(std::ostream& os, const Tensor& t) { return os << fmt::format("{}", t); }
+std::ostream& operator<<(std::ostream& os, const Var& v) { return os << fmt::format("{}", v); }
+
+}  // namespace autodiff
+
+auto fmt::formatter<autodiff::Array>::format(const autodiff::Array& a, format_context& ctx) const -> decltype(ctx.out()) {
+  fmt::memory_buffer buf;
+  autodiff::detail::format_array_to(buf, a, writer(ctx));
+  return autodiff::detail::flush(buf, ctx);
+}
+
+auto fmt::formatter<autodiff::Tensor>::format(const autodiff::Tensor& t, format_context& ctx) const -> decltype(ctx.out()) {
+  if (!t.defined()) return fmt::format_to(ctx.out(), "Tensor(undefined)");
+  fmt::memory_buffer buf;
+  autodiff::detail::append(buf, "Tensor(");
+  autodiff::detail::format_array_to(buf, t.value(), writer(ctx));
+  fmt::format_to(fmt::appender(buf), ", shape={}, dtype={})", t.shape().str(), autodiff::dtype_name(t.dtype()));
+  return autodiff::detail::flush(buf, ctx);
+}
+
+auto fmt::formatter<autodiff::Var>::format(const autodiff::Var& v, format_context& ctx) const -> decltype(ctx.out()) {
+  const autodiff::detail::ElementWriter element = writer(ctx);
+  fmt::memory_buffer buf;
+  autodiff::detail::append(buf, "Var(value=");
+  element(buf, v.value());
+  autodiff::detail::append(buf, ", grad=");
+  element(buf, v.grad());
+  buf.push_back(')');
+  return autodiff::detail::flush(buf, ctx);
+}

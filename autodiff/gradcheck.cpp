@@ -3,6 +3,8 @@
 
 #include "autodiff/ops.hpp"
 
+#include <fmt/ranges.h>
+
 #include <cmath>
 #include <random>
 #include <stdexcept>
@@ -101,7 +103,10 @@ GradcheckReport gradcheck(const TensorFunction& f, const std::vector<Tensor>& in
     y = f(x);
   }
   Projected L{f, projection(y.shape(), opt.seed)};
-  return check(L, x, opt);
+  GradcheckReport report = check(L, x, opt);
+  report.output = y.shape();
+  report.projected = y.numel() != 1;
+  return report;
 }
 
 GradcheckReport gradcheck(const ScalarFunction& f, const std::vector<double>& inputs, const GradcheckOptions& opt) {
@@ -161,7 +166,54 @@ GradcheckReport gradgradcheck(const TensorFunction& f, const std::vector<Tensor>
     for (std::size_t i = 1; i < gs.size(); ++i) acc = acc + sum(gs[i] * vs[i]);
     return acc;
   };
-  return gradcheck(g, inputs, opt);
+  Shape output;
+  {
+    NoGrad off;
+    output = f(as_leaves(inputs)).shape();
+  }
+  GradcheckReport report = gradcheck(g, inputs, opt);
+  report.order = 2;
+  report.output = output;
+  report.projected = output.numel() != 1;
+  return report;
 }
 
+namespace detail {
+
+std::string index_string(std::int64_t flat, const Shape& shape) {
+  std::vector<std::int64_t> idx(static_cast<std::size_t>(shape.rank()));
+  for (int i = shape.rank() - 1; i >= 0; --i) {
+    if (shape[i] == 0) break;
+    idx[static_cast<std::size_t>(i)] = flat % shape[i];
+    flat /= shape[i];
+  }
+  return fmt::format("[{}]", fmt::join(idx, ","));
+}
+
+}  // namespace detail
+
 }  // namespace autodiff
+
+auto fmt::formatter<autodiff::GradcheckReport>::format(const autodiff::GradcheckReport& r, format_context& ctx) const
+    -> decltype(ctx.out()) {
+  std::string s = fmt::format("{}: {} (max abs error {:.3g}, max rel error {:.3g})", r.order == 2 ? "gradgradcheck" : "gradcheck",
+                              r.ok ? "PASS" : "FAIL", r.max_abs_error, r.max_rel_error);
+  // Say what the two columns are: a gradient of a random projection is not any one output's gradient.
+  const std::string projection =
+      fmt::format("f's output {} is checked through s = sum(f(x) * r), r fixed random", r.output.str());
+  if (r.order == 2) {
+    s += fmt::format("\n  second derivatives through g = sum_i v_i . d{}/dx_i, v_i fixed random: columns are dg/dx",
+                     r.projected ? "s" : "f");
+    if (r.projected) s += "\n  " + projection;
+  } else if (r.projected) {
+    s += "\n  " + projection + ": columns are ds/dx, not one output's gradient";
+  }
+  for (std::size_t i = 0; i < r.inputs.size(); ++i) {
+    const auto& c = r.inputs[i];
+    s += fmt::format("\n  input {} {}: {}  abs {:.3g}  rel {:.3g}  worst {}  backward {:.10g}  finite diff {:.10g}", i,
+                     c.shape.str(), c.ok ? "ok  " : "FAIL", c.max_abs_error, c.max_rel_error,
+                     c.worst_index < 0 ? std::string("-") : autodiff::detail::index_string(c.worst_index, c.shape), c.analytic,
+                     c.numeric);
+  }
+  return fmt::formatter<std::string>::format(s, ctx);
+}

@@ -24,13 +24,18 @@ struct InputCheck {
   Shape shape;
   double max_abs_error = 0.0;
   double max_rel_error = 0.0;
-  std::int64_t worst_index = -1;
-  double analytic = 0.0;  ///< at worst_index
-  double numeric = 0.0;   ///< at worst_index
+  std::int64_t worst_index = -1;  ///< flat row-major index; the report prints it as [r,c]
+  /// At worst_index: the tape's gradient and the central difference of the checked scalar (of s = sum(f(x) * r)
+  /// when f has more than one output element, so not one output's gradient; see GradcheckReport::projected).
+  double analytic = 0.0;
+  double numeric = 0.0;
   bool ok = true;
 };
 
 struct GradcheckReport {
+  int order = 1;  ///< 1 from gradcheck, 2 from gradgradcheck (the report's title)
+  Shape output;   ///< f's output shape
+  bool projected = false;  ///< f's output has more than one element and was reduced to sum(f(x) * r), r fixed random
   std::vector<InputCheck> inputs;
   bool ok = true;
   double max_abs_error = 0.0;
@@ -47,22 +52,19 @@ GradcheckReport gradcheck(const TensorFunction& f, const std::vector<Tensor>& in
 /// The same for a function of scalar Vars.
 GradcheckReport gradcheck(const ScalarFunction& f, const std::vector<double>& inputs, const GradcheckOptions& opt = {});
 
-/// Checks second derivatives: gradcheck of v . grad f(x) (a Hessian-vector product built with create_graph).
+/// Checks second derivatives: gradcheck of g(x) = sum_i v_i . df/dx_i for fixed random v_i, whose gradient is a
+/// Hessian-vector product built with create_graph. The report's title is "gradgradcheck".
 GradcheckReport gradgradcheck(const TensorFunction& f, const std::vector<Tensor>& inputs, const GradcheckOptions& opt = {});
 
 }  // namespace autodiff
 
+namespace autodiff::detail {
+/// A flat row-major index as a multi-index, "[1,2]" ("[]" for a scalar).
+std::string index_string(std::int64_t flat, const Shape& shape);
+}  // namespace autodiff::detail
+
+/// "gradcheck: PASS (...)" or "gradgradcheck: ...", then one line per input with its worst element.
 template <>
 struct fmt::formatter<autodiff::GradcheckReport> : fmt::formatter<std::string> {
-  auto format(const autodiff::GradcheckReport& r, format_context& ctx) const {
-    std::string s = fmt::format("gradcheck: {} (max abs error {:.3g}, max rel error {:.3g})", r.ok ? "PASS" : "FAIL",
-                                r.max_abs_error, r.max_rel_error);
-    for (std::size_t i = 0; i < r.inputs.size(); ++i) {
-      const auto& c = r.inputs[i];
-      s += fmt::format("\n  input {} {}: {}  abs {:.3g}  rel {:.3g}  worst [{}] analytic {:.10g} numeric {:.10g}", i,
-                       c.shape.str(), c.ok ? "ok  " : "FAIL", c.max_abs_error, c.max_rel_error, c.worst_index, c.analytic,
-                       c.numeric);
-    }
-    return fmt::formatter<std::string>::format(s, ctx);
-  }
+  auto format(const autodiff::GradcheckReport& r, format_context& ctx) const -> decltype(ctx.out());
 };

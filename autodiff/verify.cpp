@@ -89,6 +89,24 @@ std::string find_hint(const Array& theirs, const Array& engine, const Shape& sha
   return "";
 }
 
+// A claim in the wrong shape: is it the transpose of the gradient, and does it match once transposed?
+std::string shape_hint(const Array& theirs, const Array& engine, const FormulaOptions& opt) {
+  const Shape& t = theirs.shape();
+  const Shape& e = engine.shape();
+  if (t.rank() != 2 || e.rank() != 2 || t[0] != e[1] || t[1] != e[0]) {
+    if (t.numel() == e.numel()) return fmt::format("same element count: reshape yours to {} if the order is right", e.str());
+    return "";
+  }
+  const std::int64_t rows = e[0], cols = e[1];
+  std::int64_t differ = 0;
+  for (std::int64_t i = 0; i < rows; ++i)
+    for (std::int64_t j = 0; j < cols; ++j)
+      if (!close(theirs.at(j * rows + i), engine.at(i * cols + j), opt.atol, opt.rtol)) ++differ;
+  if (differ == 0)
+    return fmt::format("yours is the transpose of {}, and transposed it matches the engine: return it transposed", e.str());
+  return fmt::format("yours is the transpose of {}; transposed, {} of {} elements still differ", e.str(), differ, e.numel());
+}
+
 }  // namespace
 
 struct FormulaChecker {
@@ -111,7 +129,9 @@ struct FormulaChecker {
       return cost(probe).value().at(0);
     };
     FormulaReport report;
-    for (auto& [name, theirs] : formula(probe)) {
+    const Claims claims = formula(probe);
+    report.ok = !claims.empty();
+    for (auto& [name, theirs] : claims) {
       auto it = probe.targets_.find(name);
       if (it == probe.targets_.end())
         throw std::invalid_argument(fmt::format("check_formula: claim '{}' names no probe.input or probe.at", name));
@@ -120,12 +140,11 @@ struct FormulaChecker {
       cr.name = name;
       cr.shape = leaf.shape();
       const Array engine = leaf.has_grad() ? leaf.grad().value() : Array::zeros(leaf.shape(), leaf.dtype());
+      cr.claimed = theirs.shape();
       if (!(theirs.shape() == cr.shape)) {
         cr.ok = false;
-        cr.mismatched = cr.shape.numel();
-        const bool t = theirs.rank() == 2 && cr.shape.rank() == 2 && theirs.shape()[0] == cr.shape[1] && theirs.shape()[1] == cr.shape[0];
-        cr.hint = fmt::format("your shape {} differs from {}{}", theirs.shape().str(), cr.shape.str(),
-                              t ? ": it is the transpose, check the index order" : "");
+        cr.shape_ok = false;
+        cr.hint = shape_hint(theirs, engine, opt);
         report.claims.push_back(cr);
         report.ok = false;
         continue;
@@ -171,6 +190,12 @@ auto fmt::formatter<autodiff::FormulaReport>::format(const autodiff::FormulaRepo
     -> decltype(ctx.out()) {
   std::string s;
   for (const auto& c : r.claims) {
+    if (!c.shape_ok) {
+      s += fmt::format("FAIL {}: WRONG SHAPE: your claim is {}, the gradient is {} (no element compared)\n", c.name,
+                       c.claimed.str(), c.shape.str());
+      if (!c.hint.empty()) s += fmt::format("      hint: {}\n", c.hint);
+      continue;
+    }
     const char* verdict = c.ok ? "matches the engine" : "DOES NOT match the engine";
     s += fmt::format("{} {}: {} ({} of {} elements differ, max rel error {:.3g}){}\n", c.ok ? "ok  " : "FAIL", c.name, verdict,
                      c.mismatched, c.shape.numel(), c.max_rel_error,
@@ -183,6 +208,9 @@ auto fmt::formatter<autodiff::FormulaReport>::format(const autodiff::FormulaRepo
                          m.theirs, m.engine, m.numeric, m.rel_error);
     }
   }
-  s += r.ok ? "verdict: all claimed gradients match" : "verdict: MISMATCH";
+  if (r.claims.empty())
+    s += "verdict: NOTHING CHECKED: the formula returned no claims";
+  else
+    s += r.ok ? fmt::format("verdict: all claimed gradients match ({} claim{})", r.claims.size(), r.claims.size() == 1 ? "" : "s") : "verdict: MISMATCH";
   return fmt::formatter<std::string>::format(s, ctx);
 }

@@ -48,7 +48,9 @@ struct Mismatch {
 
 struct ClaimReport {
   std::string name;
-  Shape shape;
+  Shape shape;                  ///< the gradient's shape (the target's)
+  Shape claimed;                ///< the claim's shape
+  bool shape_ok = true;         ///< claimed == shape; when false nothing else is compared and ok is false
   bool ok = true;               ///< theirs matches the engine
   bool engine_matches_fd = true;  ///< the engine matches finite differences
   double max_rel_error = 0;
@@ -59,6 +61,8 @@ struct ClaimReport {
 
 struct FormulaReport {
   std::vector<ClaimReport> claims;
+  /// Every claim matches the engine and the engine matches finite differences. False when the formula returned no
+  /// claims: nothing was checked, and a check that checks nothing must not pass.
   bool ok = true;
   explicit operator bool() const { return ok; }
 };
@@ -72,7 +76,8 @@ struct FormulaOptions {
 };
 
 /// Evaluates cost(probe) in float64, runs backward, calls formula(probe) for the claimed gradients, and compares
-/// each element with the engine's gradient and with central finite differences.
+/// each element with the engine's gradient and with central finite differences. A claim whose shape differs from
+/// the target's is reported as such (with a hint when it is the transpose); an empty claim list is not ok.
 FormulaReport check_formula(const std::function<Tensor(Probe&)>& cost, const std::function<Claims(const Probe&)>& formula,
                             const FormulaOptions& opt = {});
 

@@ -2,7 +2,7 @@
 #pragma once
 
 #include "autodiff/tensor.hpp"
-#include "nn/module.hpp"
+#include "module.hpp"
 
 #include <cstdint>
 #include <random>

@@ -4,8 +4,8 @@
 #include "autodiff/ops.hpp"
 
 #include "autodiff/tensor.hpp"
-#include "nn/linear.hpp"
-#include "nn/module.hpp"
+#include "linear.hpp"
+#include "module.hpp"
 
 #include <cstddef>
 #include <cstdint>

@@ -2,8 +2,8 @@
 #pragma once
 
 #include "autodiff/var.hpp"
-#include "nn/linear.hpp"
-#include "nn/mlp.hpp"
+#include "linear.hpp"
+#include "mlp.hpp"
 
 #include <cstddef>
 #include <cstdint>

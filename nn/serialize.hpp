@@ -21,7 +21,7 @@
 #pragma once
 
 #include "autodiff/array.hpp"
-#include "nn/module.hpp"
+#include "module.hpp"
 
 #include <filesystem>
 #include <string>

@@ -5,11 +5,11 @@
 #include "autodiff/array.hpp"
 #include "autodiff/tape.hpp"
 #include "autodiff/tensor.hpp"
-#include "nn/cost.hpp"
-#include "nn/data.hpp"
-#include "nn/linear.hpp"
-#include "nn/mlp.hpp"
-#include "nn/optim.hpp"
+#include "cost.hpp"
+#include "data.hpp"
+#include "linear.hpp"
+#include "mlp.hpp"
+#include "optim.hpp"
 
 #include <cstddef>
 #include <cstdint>

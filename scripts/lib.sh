@@ -1,6 +1,7 @@
 # Shared set-up for scripts/*: install missing Debian packages, then configure and build.
+# cmake: the test that consumes the library from a CMake project (tests/consumer).
 
-PACKAGES=(meson ninja-build pkg-config g++ libfmt-dev libboost-test-dev libopenblas-dev zlib1g-dev
+PACKAGES=(meson ninja-build pkg-config g++ cmake libfmt-dev libboost-test-dev libopenblas-dev zlib1g-dev
           dataset-fashion-mnist libcli11-dev)
 # WITH_MPI=1 adds Open MPI: meson's 'mpi' option (auto) then builds nn/distributed and train --distributed, and
 # scripts/test runs the distributed tests under mpirun. Nothing else needs MPI.
