@@ -11,11 +11,26 @@
 #include <cstring>
 #include <new>
 #include <stdexcept>
+#include <type_traits>
 #include <vector>
 
 namespace autodiff {
 
-std::string_view dtype_name(Dtype d) { return d == Dtype::f32 ? "float32" : "float64"; }
+std::string_view dtype_name(Dtype d) {
+  switch (d) {
+    case Dtype::f32: return "float32";
+    case Dtype::f64: return "float64";
+    case Dtype::i64: return "int64";
+    case Dtype::b8: break;
+  }
+  return "bool";
+}
+
+namespace detail {
+void throw_not_float(Dtype d) {
+  throw std::logic_error(fmt::format("float kernel called on a {} array (the op should have refused it)", dtype_name(d)));
+}
+}  // namespace detail
 
 namespace detail {
 namespace {
@@ -172,20 +187,36 @@ Array Array::full(const Shape& shape, double value, Dtype dtype) {
   return a;
 }
 
+namespace {
+// v as a T: bool is v != 0, int64 must be finite and in range (a NaN cast to an integer is undefined behaviour).
+template <class T>
+T convert(double v) {
+  if constexpr (std::is_same_v<T, bool>) {
+    return v != 0.0;
+  } else if constexpr (std::is_same_v<T, std::int64_t>) {
+    if (!(v >= -0x1p63 && v < 0x1p63))
+      throw std::invalid_argument(fmt::format("Array: cannot convert {} to int64 (not finite or out of range)", v));
+    return static_cast<std::int64_t>(v);
+  } else {
+    return static_cast<T>(v);
+  }
+}
+}  // namespace
+
 void Array::fill(double v) {
-  dispatch(dtype_, [&]<class T>(T) { std::fill_n(data<T>(), numel(), static_cast<T>(v)); });
+  dispatch_all(dtype_, [&]<class T>(T) { std::fill_n(data<T>(), numel(), convert<T>(v)); });
 }
 
 double Array::at(std::int64_t flat) const {
   if (!buf_ || flat < 0 || flat >= numel()) [[unlikely]]
     throw_index(flat);
-  return dispatch(dtype_, [&]<class T>(T) { return static_cast<double>(data<T>()[flat]); });
+  return dispatch_all(dtype_, [&]<class T>(T) { return static_cast<double>(data<T>()[flat]); });
 }
 
 void Array::set(std::int64_t flat, double v) {
   if (!buf_ || flat < 0 || flat >= numel()) [[unlikely]]
     throw_index(flat);
-  dispatch(dtype_, [&]<class T>(T) { data<T>()[flat] = static_cast<T>(v); });
+  dispatch_all(dtype_, [&]<class T>(T) { data<T>()[flat] = convert<T>(v); });
 }
 
 Array Array::clone() const {
@@ -206,18 +237,25 @@ Array Array::reshaped(const Shape& shape) const {
 Array Array::to(Dtype dtype) const {
   if (dtype == dtype_ || !buf_) return *this;
   Array a(shape_, dtype);
-  dispatch(dtype_, [&]<class S>(S) {
-    dispatch(dtype, [&]<class D>(D) {
+  dispatch_all(dtype_, [&]<class S>(S) {
+    dispatch_all(dtype, [&]<class D>(D) {
       const S* s = data<S>();
       D* d = a.data<D>();
-      for (std::int64_t i = 0; i < numel(); ++i) d[i] = static_cast<D>(s[i]);
+      for (std::int64_t i = 0; i < numel(); ++i) {
+        if constexpr (std::is_same_v<D, std::int64_t> && std::is_floating_point_v<S>)
+          d[i] = convert<D>(static_cast<double>(s[i]));
+        else if constexpr (std::is_same_v<D, bool>)
+          d[i] = s[i] != S{};
+        else
+          d[i] = static_cast<D>(s[i]);
+      }
     });
   });
   return a;
 }
 
 void add_inplace(Array& dst, const Array& src) {
-  if (!(dst.shape() == src.shape()) || dst.dtype() != src.dtype())
+  if (!(dst.shape() == src.shape()) || dst.dtype() != src.dtype() || !is_float(dst.dtype()))
     throw std::invalid_argument(fmt::format("add_inplace: arrays differ (dst {} {}, src {} {})", dst.shape().str(),
                                             dtype_name(dst.dtype()), src.shape().str(), dtype_name(src.dtype())));
   dispatch(dst.dtype(), [&]<class T>(T) {
@@ -231,13 +269,16 @@ void add_inplace(Array& dst, const Array& src) {
 Array reduce_to(const Array& a, const Shape& shape, std::string_view op) {
   if (!broadcasts_to(shape, a.shape()))
     throw std::invalid_argument(fmt::format("{}: {} does not reduce to {}", op, a.shape().str(), shape.str()));
-  Array out = Array::zeros(shape, a.dtype());
-  dispatch(a.dtype(), [&]<class T>(T) {
-    const T* pa = a.data<T>();
+  // Integers and masks sum into int64 (counting), floats into their own type.
+  Array out = Array::zeros(shape, is_float(a.dtype()) ? a.dtype() : Dtype::i64);
+  dispatch_all(a.dtype(), [&]<class S>(S) {
+    using T = std::conditional_t<std::is_floating_point_v<S>, S, std::int64_t>;
+    const S* pa = a.data<S>();
     T* po = out.data<T>();
     const std::int64_t m = shape.numel(), n = a.numel();
     if (m == 1) {
-      double s = 0;  // accumulate in double: float sums over a batch lose digits otherwise
+      // Accumulate floats in double: float sums over a batch lose digits otherwise.
+      std::conditional_t<std::is_floating_point_v<S>, double, std::int64_t> s = 0;
       for (std::int64_t i = 0; i < n; ++i) s += pa[i];
       po[0] = static_cast<T>(s);
     } else if (shape.rank() >= 1 && m == shape[-1] && a.shape()[-1] == m) {
@@ -255,7 +296,7 @@ Array broadcast_array(const Array& a, const Shape& shape, std::string_view op) {
   if (!broadcasts_to(a.shape(), shape))
     throw std::invalid_argument(fmt::format("{}: {} does not broadcast to {}", op, a.shape().str(), shape.str()));
   Array out(shape, a.dtype());
-  dispatch(a.dtype(), [&]<class T>(T) {
+  dispatch_all(a.dtype(), [&]<class T>(T) {
     const T* pa = a.data<T>();
     T* po = out.data<T>();
     if (a.numel() == 1) {
@@ -269,7 +310,7 @@ Array broadcast_array(const Array& a, const Shape& shape, std::string_view op) {
 }
 
 bool all_finite(const Array& a) {
-  if (!a.defined()) return true;
+  if (!a.defined() || !is_float(a.dtype())) return true;
   return dispatch(a.dtype(), [&]<class T>(T) {
     const T* p = a.data<T>();
     for (std::int64_t i = 0; i < a.numel(); ++i)

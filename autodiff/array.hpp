@@ -15,10 +15,14 @@
 
 namespace autodiff {
 
-enum class Dtype : std::uint8_t { f32, f64 };
+/// Element types. Only f32 and f64 carry gradients; i64 holds indices and labels, and b8 is the mask type that
+/// comparisons return (one byte per element, 0 or 1).
+enum class Dtype : std::uint8_t { f32, f64, i64, b8 };
 
+/// "float32", "float64", "int64", "bool".
 std::string_view dtype_name(Dtype d);
-inline std::size_t dtype_size(Dtype d) { return d == Dtype::f32 ? 4 : 8; }
+inline std::size_t dtype_size(Dtype d) { return d == Dtype::f32 ? 4 : d == Dtype::b8 ? 1 : 8; }
+inline bool is_float(Dtype d) { return d == Dtype::f32 || d == Dtype::f64; }
 
 template <class T>
 constexpr Dtype dtype_of();
@@ -26,12 +30,35 @@ template <>
 constexpr Dtype dtype_of<float>() { return Dtype::f32; }
 template <>
 constexpr Dtype dtype_of<double>() { return Dtype::f64; }
+template <>
+constexpr Dtype dtype_of<std::int64_t>() { return Dtype::i64; }
+template <>
+constexpr Dtype dtype_of<bool>() { return Dtype::b8; }
 
-/// Calls fn(T{}) with T = float or double according to `d`.
+namespace detail {
+[[noreturn]] void throw_not_float(Dtype d);
+}
+
+/// Calls fn(T{}) with T = float or double according to `d`: for the float kernels.
+/// @throws std::logic_error for i64 or b8 (ops check their dtypes first, naming themselves).
 template <class Fn>
 decltype(auto) dispatch(Dtype d, Fn&& fn) {
   if (d == Dtype::f32) return fn(float{});
+  if (d != Dtype::f64) [[unlikely]]
+    detail::throw_not_float(d);
   return fn(double{});
+}
+
+/// Calls fn(T{}) with T = float, double, std::int64_t or bool according to `d`.
+template <class Fn>
+decltype(auto) dispatch_all(Dtype d, Fn&& fn) {
+  switch (d) {
+    case Dtype::f32: return fn(float{});
+    case Dtype::f64: return fn(double{});
+    case Dtype::i64: return fn(std::int64_t{});
+    case Dtype::b8: break;
+  }
+  return fn(bool{});
 }
 
 /// Thrown when an array's storage cannot be allocated: more than RAM + swap, the allocator fails, or the byte count
@@ -102,7 +129,8 @@ class Array {
   Array clone() const;
   /// Same storage seen with another shape of equal numel. @throws std::invalid_argument when the counts differ.
   Array reshaped(const Shape& shape) const;
-  /// Converted copy (or this array when the dtype already matches).
+  /// Converted copy (or this array when the dtype already matches). To bool: x != 0. To int64: truncation toward 0.
+  /// @throws std::invalid_argument for a NaN, an infinity or a value out of int64's range converted to int64.
   Array to(Dtype dtype) const;
   /// True when no other Array shares this storage.
   bool unique() const { return buf_.unique(); }
@@ -129,10 +157,10 @@ class Array {
   detail::Ref<detail::Buffer> buf_;
 };
 
-/// dst += src elementwise (same shape and dtype). @throws std::invalid_argument when they differ.
+/// dst += src elementwise (same shape and float dtype). @throws std::invalid_argument when they differ.
 void add_inplace(Array& dst, const Array& src);
 /// `a` summed over its broadcast axes down to `shape` (which must broadcast to a.shape()): the reduce-to-shape of
-/// broadcasting. @throws std::invalid_argument naming `op` otherwise.
+/// broadcasting. Floats keep their dtype; int64 and bool sum into int64. @throws std::invalid_argument naming `op`.
 Array reduce_to(const Array& a, const Shape& shape, std::string_view op = "reduce_to");
 /// `a` broadcast to `shape` (a copy). @throws std::invalid_argument naming `op` when it does not broadcast.
 Array broadcast_array(const Array& a, const Shape& shape, std::string_view op = "broadcast_to");

@@ -22,7 +22,35 @@ void check_same_dtype(std::string_view op, const Tensor& a, const Tensor& b) {
                                             a.dtype() == Dtype::f64 || b.dtype() == Dtype::f64 ? "f64" : "f32"));
 }
 
+void check_float(std::string_view op, const Tensor& t) {
+  if (!is_float(t.dtype()))
+    throw std::invalid_argument(fmt::format("{}: needs a float tensor (got {} {}); convert with x.to(Dtype::f32) or "
+                                            "x.to(Dtype::f64)",
+                                            op, dtype_name(t.dtype()), describe(t)));
+}
+
+void check_int(std::string_view op, std::string_view what, const Tensor& t) {
+  if (t.dtype() != Dtype::i64)
+    throw std::invalid_argument(fmt::format("{}: {} must be int64 (got {} {}); convert with x.to(Dtype::i64)", op, what,
+                                            dtype_name(t.dtype()), describe(t)));
+}
+
+namespace detail {
+void check_float_array(std::string_view op, const Array& x) {
+  if (!is_float(x.dtype()))
+    throw std::invalid_argument(fmt::format("{}: needs a float tensor (got {} {}); convert with x.to(Dtype::f32) or "
+                                            "x.to(Dtype::f64)",
+                                            op, dtype_name(x.dtype()), x.shape().str()));
+}
+}  // namespace detail
+
+void check_broadcast(std::string_view op, const Tensor& a, const Tensor& b) {
+  int axis = 0;
+  if (!try_broadcast(a.shape(), b.shape(), &axis)) detail::throw_broadcast(op, describe(a), describe(b), a.shape(), b.shape(), axis);
+}
+
 void check_binary(std::string_view op, const Tensor& a, const Tensor& b) {
+  check_float(op, a);
   check_same_dtype(op, a, b);
   int axis = 0;
   if (!try_broadcast(a.shape(), b.shape(), &axis)) detail::throw_broadcast(op, describe(a), describe(b), a.shape(), b.shape(), axis);
@@ -50,6 +78,7 @@ void check_nonempty(std::string_view op, const Tensor& x) {
 void check_matmul(std::string_view op, const Tensor& a, const Tensor& b, bool ta, bool tb) {
   if (a.rank() != 2 || b.rank() != 2)
     throw std::invalid_argument(fmt::format("{}: operands must be 2-D (lhs {}, rhs {})", op, describe(a), describe(b)));
+  check_float(op, a);
   const std::int64_t ka = ta ? a.shape()[0] : a.shape()[1];
   const std::int64_t kb = tb ? b.shape()[1] : b.shape()[0];
   if (ka != kb)

@@ -14,7 +14,13 @@ namespace autodiff {
 std::string describe(const Tensor& t);
 
 void check_same_dtype(std::string_view op, const Tensor& a, const Tensor& b);
-/// Same dtype and NumPy-broadcastable shapes (the message names user labels).
+/// A float32 or float64 tensor (the dtypes that carry gradients).
+void check_float(std::string_view op, const Tensor& t);
+/// An int64 tensor of indices.
+void check_int(std::string_view op, std::string_view what, const Tensor& t);
+/// NumPy-broadcastable shapes (the message names user labels).
+void check_broadcast(std::string_view op, const Tensor& a, const Tensor& b);
+/// Float tensors of the same dtype with NumPy-broadcastable shapes: the arithmetic ops.
 void check_binary(std::string_view op, const Tensor& a, const Tensor& b);
 void check_same_shape(std::string_view op, std::string_view what, const Shape& got, const Shape& want);
 void check_rank(std::string_view op, std::string_view what, const Tensor& t, int rank);

@@ -248,7 +248,7 @@ void set_closure(TapeStore& s, std::uint32_t k, void* mem, F fn) {
 /// Defines an op: `value` is the forward result, `inputs` the tensor inputs, and `backward` a callable
 /// `void(const Tensor& grad, const Tensor& result, BackwardContext& dx)` that does `dx[i] += ...` with engine ops
 /// (so the same rule records under create_graph). Built-in ops use exactly this. With no input requiring grad
-/// (or under NoGrad) it returns a constant.
+/// (or under NoGrad), or an int64 or bool value, it returns a constant.
 /// @throws std::logic_error naming the op when value or an input is undefined.
 template <class F>
 Tensor make_op(OpName op, Array value, std::span<const Tensor> inputs, std::span<const Var> vars, F&& backward,
@@ -256,7 +256,8 @@ Tensor make_op(OpName op, Array value, std::span<const Tensor> inputs, std::span
   detail::check_op_arguments(op, value, inputs);
   if (detail::anomaly_on) [[unlikely]]
     detail::check_forward(op, value, inputs, site);
-  if (!grad_enabled() || !detail::needs_record(inputs, vars)) return Tensor(std::move(value));
+  // Integer and bool results (argmax, comparisons) have no gradient: constants.
+  if (!grad_enabled() || !is_float(value.dtype()) || !detail::needs_record(inputs, vars)) return Tensor(std::move(value));
   detail::TapeStore& s = detail::recording();
   using C = detail::OpClosure<std::decay_t<F>>;
   void* mem = s.arena_alloc(sizeof(C), alignof(C));

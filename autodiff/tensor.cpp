@@ -59,6 +59,9 @@ void Tensor::throw_undefined(const char* what) {
 }
 
 Tensor::Tensor(Array value, bool requires_grad) : impl_(detail::Ref<detail::TensorImpl>::adopt(detail::new_tensor_impl())) {
+  if (requires_grad && !is_float(value.dtype()))
+    throw std::invalid_argument(fmt::format("Tensor: a {} tensor cannot require grad (only float32 and float64 can)",
+                                            dtype_name(value.dtype())));
   impl_->value = std::move(value);
   impl_->requires_grad = requires_grad;
 }
@@ -108,7 +111,7 @@ double Tensor::item() const {
 std::vector<double> Tensor::to_vector() const {
   const Array& v = value();
   std::vector<double> out(static_cast<std::size_t>(v.numel()));
-  dispatch(v.dtype(), [&]<class T>(T) {
+  dispatch_all(v.dtype(), [&]<class T>(T) {
     const T* p = v.data<T>();
     for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<double>(p[i]);
   });

@@ -143,5 +143,25 @@ Tensor normal(const Shape& shape, double mean, double stddev, std::mt19937_64& g
               bool requires_grad = false);
 /// Uniform double in [0,1) from one 64-bit word.
 double uniform01(std::mt19937_64& gen);
+/// Uniform in [0, 1) (torch.rand with a generator).
+Tensor rand(const Shape& shape, std::mt19937_64& gen, Dtype dtype = Dtype::f32, bool requires_grad = false);
+/// Standard normal (torch.randn with a generator).
+Tensor randn(const Shape& shape, std::mt19937_64& gen, Dtype dtype = Dtype::f32, bool requires_grad = false);
+/// An int64 tensor from exact integer values (indices and labels).
+/// @throws std::invalid_argument when the count of values differs from the shape's element count.
+Tensor tensor_i64(std::vector<std::int64_t> values, const Shape& shape);
+/// 1-D int64 tensor.
+Tensor tensor_i64(std::initializer_list<std::int64_t> values);
+/// start, start + step, ... below end (above end for a negative step), as torch.arange.
+/// @throws std::invalid_argument for a zero or non-finite step, or a count beyond 2^31.
+Tensor arange(double start, double end, double step = 1.0, Dtype dtype = Dtype::i64);
+/// `steps` values evenly spaced from start to end, both included (torch.linspace).
+Tensor linspace(double start, double end, std::int64_t steps, Dtype dtype = Dtype::f32);
+/// n x m identity (m = n when negative).
+Tensor eye(std::int64_t n, std::int64_t m = -1, Dtype dtype = Dtype::f32);
+/// Constants with x's shape and dtype.
+Tensor zeros_like(const Tensor& x);
+Tensor ones_like(const Tensor& x);
+Tensor full_like(const Tensor& x, double value);
 
 }  // namespace autodiff

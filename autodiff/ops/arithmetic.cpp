@@ -58,7 +58,7 @@ Tensor div(const Tensor& a, const Tensor& b, Site site) {
 /// forward:  -x
 /// backward: dx += -grad
 Tensor neg(const Tensor& x, Site site) {
-  return make_op("neg", detail::map(x.value(), [](auto v) { return -v; }), {x},
+  return make_op("neg", detail::map("neg", x.value(), [](auto v) { return -v; }), {x},
                  [](const Tensor& grad, const Tensor&, BackwardContext& dx) { dx[0] += neg(grad); }, site);
 }
 
@@ -82,6 +82,13 @@ Tensor Tensor::to(Dtype dtype, Site site) const {
   const Dtype from = this->dtype();
   return make_op("to", value().to(dtype), {*this},
                  [from](const Tensor& grad, const Tensor&, BackwardContext& dx) { dx[0] += grad.to(from); }, site);
+}
+
+/// forward:  a copy of x in new storage
+/// backward: dx += grad
+Tensor clone(const Tensor& x, Site site) {
+  return make_op("clone", x.value().clone(), {x},
+                 [](const Tensor& grad, const Tensor&, BackwardContext& dx) { dx[0] += grad; }, site);
 }
 
 /// forward:  x repeated along its broadcast axes up to `shape`

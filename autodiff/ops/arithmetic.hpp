@@ -37,6 +37,9 @@ Tensor operator*(double a, Here<Tensor> b);
 Tensor operator/(Here<Tensor> a, double b);
 Tensor operator/(double a, Here<Tensor> b);
 
+/// A copy of x with its own storage; gradients flow through (torch.clone).
+Tensor clone(const Tensor& x, Site site = Site::current());
+
 /// x broadcast to `shape` (a copy).
 Tensor broadcast_to(const Tensor& x, const Shape& shape, Site site = Site::current());
 /// x summed over broadcast axes down to `shape`: the reduce-to-shape of broadcasting.

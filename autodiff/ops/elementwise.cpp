@@ -15,49 +15,49 @@ Tensor mask(const Tensor& a, const Tensor& b, P pred) {
 }
 template <class P>
 Tensor mask(const Tensor& x, P pred) {
-  return Tensor(detail::map(x.value(), [&](auto v) { return pred(v); }));
+  return Tensor(detail::map("mask", x.value(), [&](auto v) { return pred(v); }));
 }
 }  // namespace
 
 /// forward:  exp(x)
 /// backward: dx += grad * y
 Tensor exp(const Tensor& x, Site site) {
-  return make_op("exp", detail::map(x.value(), [](auto v) { return std::exp(v); }), {x},
+  return make_op("exp", detail::map("exp", x.value(), [](auto v) { return std::exp(v); }), {x},
                  [](const Tensor& grad, const Tensor& result, BackwardContext& dx) { dx[0] += grad * result; }, site);
 }
 
 /// forward:  log(x)
 /// backward: dx += grad / x
 Tensor log(const Tensor& x, Site site) {
-  return make_op("log", detail::map(x.value(), [](auto v) { return std::log(v); }), {x},
+  return make_op("log", detail::map("log", x.value(), [](auto v) { return std::log(v); }), {x},
                  [x](const Tensor& grad, const Tensor&, BackwardContext& dx) { dx[0] += grad / x; }, site);
 }
 
 /// forward:  y = sqrt(x)
 /// backward: dx += grad * 0.5 / y
 Tensor sqrt(const Tensor& x, Site site) {
-  return make_op("sqrt", detail::map(x.value(), [](auto v) { return std::sqrt(v); }), {x},
+  return make_op("sqrt", detail::map("sqrt", x.value(), [](auto v) { return std::sqrt(v); }), {x},
                  [](const Tensor& grad, const Tensor& result, BackwardContext& dx) { dx[0] += grad * 0.5 / result; }, site);
 }
 
 /// forward:  sin(x)
 /// backward: dx += grad * cos(x)
 Tensor sin(const Tensor& x, Site site) {
-  return make_op("sin", detail::map(x.value(), [](auto v) { return std::sin(v); }), {x},
+  return make_op("sin", detail::map("sin", x.value(), [](auto v) { return std::sin(v); }), {x},
                  [x](const Tensor& grad, const Tensor&, BackwardContext& dx) { dx[0] += grad * cos(x); }, site);
 }
 
 /// forward:  cos(x)
 /// backward: dx += -grad * sin(x)
 Tensor cos(const Tensor& x, Site site) {
-  return make_op("cos", detail::map(x.value(), [](auto v) { return std::cos(v); }), {x},
+  return make_op("cos", detail::map("cos", x.value(), [](auto v) { return std::cos(v); }), {x},
                  [x](const Tensor& grad, const Tensor&, BackwardContext& dx) { dx[0] += -(grad * sin(x)); }, site);
 }
 
 /// forward:  y = tanh(x)
 /// backward: dx += grad * (1 - y^2)
 Tensor tanh(const Tensor& x, Site site) {
-  return make_op("tanh", detail::map(x.value(), [](auto v) { return std::tanh(v); }), {x},
+  return make_op("tanh", detail::map("tanh", x.value(), [](auto v) { return std::tanh(v); }), {x},
                  [](const Tensor& grad, const Tensor& result, BackwardContext& dx) {
                    dx[0] += grad * (1.0 - result * result);
                  }, site);
@@ -66,7 +66,7 @@ Tensor tanh(const Tensor& x, Site site) {
 /// forward:  y = 1 / (1 + exp(-x)), split by sign so exp never overflows
 /// backward: dx += sigmoid_backward(grad, y) = grad * y * (1 - y)
 Tensor sigmoid(const Tensor& x, Site site) {
-  return make_op("sigmoid", detail::map(x.value(), [](auto v) {
+  return make_op("sigmoid", detail::map("sigmoid", x.value(), [](auto v) {
                    using T = decltype(v);
                    // Split by sign so exp never overflows: sigmoid(-40) is 4.2e-18, not 0/0.
                    if (v >= 0) return T(1) / (T(1) + std::exp(-v));
@@ -91,7 +91,7 @@ Tensor sigmoid_backward(const Tensor& g, const Tensor& y, Site site) {
 /// forward:  max(x, 0)
 /// backward: dx += grad * (x > 0)
 Tensor relu(const Tensor& x, Site site) {
-  return make_op("relu", detail::map(x.value(), [](auto v) { return v > 0 ? v : decltype(v)(0); }), {x},
+  return make_op("relu", detail::map("relu", x.value(), [](auto v) { return v > 0 ? v : decltype(v)(0); }), {x},
                  [x](const Tensor& grad, const Tensor&, BackwardContext& dx) {
                    dx[0] += grad * mask(x, [](auto v) { return v > 0 ? 1.0 : 0.0; });
                  }, site);
@@ -100,7 +100,7 @@ Tensor relu(const Tensor& x, Site site) {
 /// forward:  |x|
 /// backward: dx += grad * sign(x)
 Tensor abs(const Tensor& x, Site site) {
-  return make_op("abs", detail::map(x.value(), [](auto v) { return std::abs(v); }), {x},
+  return make_op("abs", detail::map("abs", x.value(), [](auto v) { return std::abs(v); }), {x},
                  [x](const Tensor& grad, const Tensor&, BackwardContext& dx) {
                    dx[0] += grad * mask(x, [](auto v) { return v > 0 ? 1.0 : (v < 0 ? -1.0 : 0.0); });
                  }, site);
@@ -110,12 +110,13 @@ Tensor abs(const Tensor& x, Site site) {
 /// backward: dx += grad * p * x^(p-1)
 Tensor pow(const Tensor& x, double p, Site site) {
   // Integer and half powers get exact fast paths: pow(y - a, 2) is the seed's cost.
-  Array value = p == 2.0    ? detail::map(x.value(), [](auto v) { return v * v; })
+  check_float("pow", x);
+  Array value = p == 2.0    ? detail::map("pow", x.value(), [](auto v) { return v * v; })
                 : p == 1.0  ? x.value().clone()
-                : p == -1.0 ? detail::map(x.value(), [](auto v) { return decltype(v)(1) / v; })
-                : p == 3.0  ? detail::map(x.value(), [](auto v) { return v * v * v; })
-                : p == 0.5  ? detail::map(x.value(), [](auto v) { return std::sqrt(v); })
-                            : detail::map(x.value(), [p](auto v) { return std::pow(v, static_cast<decltype(v)>(p)); });
+                : p == -1.0 ? detail::map("pow", x.value(), [](auto v) { return decltype(v)(1) / v; })
+                : p == 3.0  ? detail::map("pow", x.value(), [](auto v) { return v * v * v; })
+                : p == 0.5  ? detail::map("pow", x.value(), [](auto v) { return std::sqrt(v); })
+                            : detail::map("pow", x.value(), [p](auto v) { return std::pow(v, static_cast<decltype(v)>(p)); });
   return make_op("pow", std::move(value), {x},
                  [x, p](const Tensor& grad, const Tensor&, BackwardContext& dx) {
                    if (p == 0.0) return;

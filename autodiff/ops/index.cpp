@@ -26,7 +26,7 @@ Tensor rows(const Tensor& x, const std::vector<std::int64_t>& indices, Site site
   for (std::int64_t i : indices) check_index("rows", i, n);
   Array out(with_rows(v.shape(), static_cast<std::int64_t>(indices.size())), v.dtype());
   const std::size_t row_bytes = static_cast<std::size_t>(width) * dtype_size(v.dtype());
-  dispatch(v.dtype(), [&]<class T>(T) {
+  dispatch_all(v.dtype(), [&]<class T>(T) {
     const auto* src = reinterpret_cast<const std::byte*>(v.data<T>());
     auto* dst = reinterpret_cast<std::byte*>(out.data<T>());
     for (std::size_t r = 0; r < indices.size(); ++r)
@@ -43,6 +43,7 @@ Tensor index_add_rows(const Tensor& g, const std::vector<std::int64_t>& indices,
   if (g.rank() < 1 || g.shape()[0] != static_cast<std::int64_t>(indices.size()))
     throw std::invalid_argument(
         fmt::format("index_add_rows: {} rows of gradient for {} indices", g.rank() ? g.shape()[0] : 0, indices.size()));
+  check_float("index_add_rows", g);
   for (std::int64_t i : indices) check_index("index_add_rows", i, n);
   const Array& v = g.value();
   Array out = Array::zeros(with_rows(v.shape(), n), v.dtype());

@@ -8,9 +8,13 @@
 
 namespace autodiff::detail {
 
-/// out[i] = f(x[i]) in x's dtype.
+/// The float-kernel check: "<op>: needs a float tensor (got int64 [3]); ...". @throws std::invalid_argument.
+void check_float_array(std::string_view op, const Array& x);
+
+/// out[i] = f(x[i]) in x's dtype, for a float x. @throws std::invalid_argument naming `op` for another dtype.
 template <class F>
-Array map(const Array& x, F&& f) {
+Array map(std::string_view op, const Array& x, F&& f) {
+  check_float_array(op, x);
   Array out(x.shape(), x.dtype());
   dispatch(x.dtype(), [&]<class T>(T) {
     const T* px = x.data<T>();
@@ -21,9 +25,10 @@ Array map(const Array& x, F&& f) {
   return out;
 }
 
-/// out = f(a, b) with NumPy broadcasting; a and b must share a dtype (checked by the caller).
+/// out = f(a, b) with NumPy broadcasting for float a and b of one dtype (the caller checks they match).
 template <class F>
 Array zip(std::string_view op, const Array& a, const Array& b, F&& f) {
+  check_float_array(op, a);
   const Shape out_shape = broadcast_shapes(a.shape(), b.shape(), op);
   Array out(out_shape, a.dtype());
   dispatch(a.dtype(), [&]<class T>(T) {

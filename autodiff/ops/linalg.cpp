@@ -70,7 +70,7 @@ Tensor transpose(const Tensor& x, Site site) {
   const Array& v = x.value();
   const std::int64_t r = v.shape()[0], c = v.shape()[1];
   Array out(Shape{c, r}, v.dtype());
-  dispatch(v.dtype(), [&]<class T>(T) {
+  dispatch_all(v.dtype(), [&]<class T>(T) {
     const T* pv = v.data<T>();
     T* po = out.data<T>();
     for (std::int64_t i = 0; i < r; ++i)

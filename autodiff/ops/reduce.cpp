@@ -36,7 +36,7 @@ std::int64_t reduced_count(const Shape& s, const std::array<bool, Shape::max_ran
 }
 }  // namespace
 
-/// forward:  sum of all elements (0-d), accumulated in double
+/// forward:  sum of all elements (0-d), accumulated in double (int64 and bool count into an int64 constant)
 /// backward: dx += broadcast_to(grad, x.shape)
 Tensor sum(const Tensor& x, Site site) {
   return make_op("sum", reduce_to(x.value(), Shape{}, "sum"), {x},
@@ -58,6 +58,7 @@ Tensor sum(const Tensor& x, const Dims& dims, bool keepdim, Site site) {
 /// forward:  sum(x) / n with n = numel
 /// backward: dx += broadcast_to(grad / n, x.shape)
 Tensor mean(const Tensor& x, Site site) {
+  check_float("mean", x);
   check_nonempty("mean", x);
   const double n = static_cast<double>(x.numel());
   Array out = reduce_to(x.value(), Shape{}, "mean");
@@ -71,6 +72,7 @@ Tensor mean(const Tensor& x, Site site) {
 /// forward:  sum over the axes in dims / n, n = the number of elements reduced
 /// backward: dx += broadcast_to(reshape(grad, shape with the axes kept) / n, x.shape)
 Tensor mean(const Tensor& x, const Dims& dims, bool keepdim, Site site) {
+  check_float("mean", x);
   const auto mask = dims.mask("mean", x.rank());
   for (int i = 0; i < x.rank(); ++i)
     if (mask[static_cast<std::size_t>(i)]) check_nonempty_axis("mean", x, i);
@@ -90,6 +92,7 @@ Tensor mean(const Tensor& x, const Dims& dims, bool keepdim, Site site) {
 /// forward:  max over `axis` (NaN wins, as in PyTorch)
 /// backward: dx += grad at the first arg-max of each slice, 0 elsewhere
 Tensor max(const Tensor& x, int axis, bool keepdim, Site site) {
+  check_float("max", x);
   const Array& v = x.value();
   const int ax = normalize_axis("max", axis, v.rank());
   check_nonempty_axis("max", x, ax);
@@ -125,6 +128,7 @@ Tensor max(const Tensor& x, int axis, bool keepdim, Site site) {
 /// Composite, stable: m + log(sum(exp(x - m), axis)) with m = max(x, axis) held constant (the result does not
 /// depend on it, so no gradient flows through it).
 Tensor logsumexp(const Tensor& x, int axis, bool keepdim, Site site) {
+  check_float("logsumexp", x);
   const int ax = normalize_axis("logsumexp", axis, x.rank());
   check_nonempty_axis("logsumexp", x, ax);
   const Tensor m = max(x, ax, true, site).detach();
@@ -135,6 +139,7 @@ Tensor logsumexp(const Tensor& x, int axis, bool keepdim, Site site) {
 
 /// Composite: x - logsumexp(x, axis, keepdim = true).
 Tensor log_softmax(const Tensor& x, int axis, Site site) {
+  check_float("log_softmax", x);
   check_nonempty_axis("log_softmax", x, normalize_axis("log_softmax", axis, x.rank()));
   return sub(x, logsumexp(x, axis, true, site), site);
 }
