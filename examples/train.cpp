@@ -110,19 +110,19 @@ int main(int argc, char** argv) {
       ->delimiter(',')
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 16));
   app.add_option("--activation", activation, "hidden-layer activation: sigmoid, relu, tanh, identity (sigmoid / relu)")
-      ->check(CLI::IsMember({"sigmoid", "relu", "tanh", "identity"}));
+      ->check(CLI::IsMember(nn::activations.names()));
   app.add_option("--cost", cost,
                  "squared_error (sigmoid output layer) or cross_entropy (softmax on identity logits) "
                  "(squared_error / cross_entropy)")
-      ->check(CLI::IsMember({"squared_error", "cross_entropy"}));
+      ->check(CLI::IsMember(nn::costs.names()));
   app.add_option("--optimizer", optimizer, "sgd or adam (AdamW when --weight-decay is set) (sgd / adam)")
-      ->check(CLI::IsMember({"sgd", "adam"}));
+      ->check(CLI::IsMember(nn::optimizers.names()));
   app.add_option("--momentum", momentum, "SGD momentum in [0, 1) (0 / 0)")->check(CLI::Range(0.0, 0.999999));
   app.add_option("--weight-decay", weight_decay, "L2 decay for SGD, decoupled decay for Adam (0 / 0.05)")
       ->check(CLI::Range(0.0, 1.0));
   app.add_option("--schedule", schedule, "learning-rate schedule: constant, cosine (to 0) or step (x0.1 at 50% and 75%) "
                                          "(constant / cosine)")
-      ->check(CLI::IsMember({"constant", "cosine", "step"}));
+      ->check(CLI::IsMember(nn::schedules.names()));
   app.add_option("--warmup", warmup, "fraction of all steps with a linear learning-rate warm-up (0 / 0)")
       ->check(CLI::Range(0.0, 0.9));
   app.add_option("--flip", flip, "probability of mirroring a training image left-right (0 / 0.5)")
@@ -130,7 +130,7 @@ int main(int argc, char** argv) {
   app.add_option("--shift", shift, "largest random shift of a training image in pixels, per axis (0 / 0)")
       ->check(CLI::Range(0, 8));
   app.add_option("--init", init, "weight init: uniform (+-1/sqrt(fan_in)) or normal (N(0,1)) (uniform / uniform)")
-      ->check(CLI::IsMember({"uniform", "normal"}));
+      ->check(CLI::IsMember(nn::inits.names()));
   app.add_option("--seed", seed, "seed of the generator for the initial weights and the shuffles (0)");
   app.add_option("--threads", threads,
                  fmt::format("OpenBLAS threads (1 / 2: 2 when a weight matrix has 100k entries or more; this machine "
