@@ -127,6 +127,13 @@ class MemFile {
   fs::path path_;
 };
 
+/// A named file in /dev/shm (or the temp directory) for the library's writers, which replace a file by renaming a
+/// new one over it and so need a real directory entry (a memfd's /proc/self/fd path has none, and is refused).
+fs::path scratch_path(const char* name) {
+  const fs::path dir = fs::exists("/dev/shm") ? fs::path("/dev/shm") : fs::temp_directory_path();
+  return dir / fmt::format("autodiff-fuzz-{}-{}", ::getpid(), name);
+}
+
 std::vector<std::uint8_t> read_all(const fs::path& file) {
   std::ifstream in(file, std::ios::binary);
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
@@ -161,7 +168,8 @@ void check_idx(const nn::IdxFile& idx, std::string_view what) {
 }  // namespace
 
 int fuzz_idx(const std::uint8_t* data, std::size_t size) {
-  static MemFile images("fuzz-idx-images"), labels("fuzz-idx-labels"), again("fuzz-idx-again");
+  static MemFile images("fuzz-idx-images"), labels("fuzz-idx-labels");
+  static const fs::path again = scratch_path("idx-again");
   if (size < 1) return 0;
   const std::uint8_t mode = data[0];
   std::span<const std::uint8_t> rest(data + 1, size - 1);
@@ -183,18 +191,20 @@ int fuzz_idx(const std::uint8_t* data, std::size_t size) {
     // Round trip: what was read writes back to an equal file, plain and gzipped.
     for (bool gz : {false, true}) {
       try {
-        nn::write_idx(again.path(), idx.dims, idx.bytes, gz);
+        nn::write_idx(again, idx.dims, idx.bytes, gz);
       } catch (...) {
         classify("write_idx");
         fail(fmt::format("write_idx: rejected what read_idx accepted ({})", in_flight()));
       }
       nn::IdxFile back;
       try {
-        back = nn::read_idx(again.path());
+        back = nn::read_idx(again);
       } catch (...) {
         classify("read_idx");
         fail(fmt::format("read_idx: rejected what write_idx wrote ({})", in_flight()));
       }
+      std::error_code ec;
+      fs::remove(again, ec);
       if (back.dims != idx.dims || back.bytes != idx.bytes) fail("read_idx: write_idx round trip differs");
     }
     return 0;
@@ -233,10 +243,7 @@ int fuzz_idx(const std::uint8_t* data, std::size_t size) {
 
 int fuzz_checkpoint(const std::uint8_t* data, std::size_t size) {
   static MemFile file("fuzz-checkpoint");
-  static const fs::path resave = [] {
-    const fs::path dir = fs::exists("/dev/shm") ? fs::path("/dev/shm") : fs::temp_directory_path();
-    return dir / fmt::format("autodiff-fuzz-{}-resave", ::getpid());
-  }();
+  static const fs::path resave = scratch_path("resave");
   if (size < 1) return 0;
   std::vector<std::uint8_t> bytes(data + 1, data + size);
   if ((data[0] & 1) && bytes.size() >= 4) {
