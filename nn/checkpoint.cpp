@@ -11,6 +11,8 @@
 #include <cmath>
 #include <cstring>
 #include <map>
+#include <optional>
+#include <random>
 #include <sstream>
 #include <stdexcept>
 #include <utility>
@@ -67,7 +69,8 @@ class Reader {
   std::uint64_t count(const std::string& key, double max = 9007199254740992.0) const {
     const double v = scalar(key);
     if (!(v >= 0 && v <= max && v == std::floor(v)))
-      throw std::invalid_argument(fmt::format("checkpoint {}: '{}' = {} is not a valid value", file_.string(), key, v));
+      throw std::invalid_argument(
+          fmt::format("checkpoint {}: '{}' = {} is not a whole number from 0 to {:.0f}", file_.string(), key, v, max));
     return static_cast<std::uint64_t>(v);
   }
   // An enumeration's stored code, looked up in its table (codes are explicit, never enum positions).
@@ -101,6 +104,7 @@ class Reader {
     }
     return w;
   }
+  bool has(const std::string& key) const { return map_.count(key) > 0; }
   const std::map<std::string, Array>& entries() const { return map_; }
   const std::filesystem::path& file() const { return file_; }
 
@@ -117,14 +121,74 @@ std::vector<std::uint64_t> generator_words(const std::mt19937_64& gen) {
   return w;
 }
 
-bool load_generator(std::mt19937_64& gen, const std::vector<std::uint64_t>& words) {
+// The state of std::mt19937_64 as its stream operators write it: 312 state words, then the position (0..312).
+constexpr std::size_t generator_state_words = std::mt19937_64::state_size;
+
+// Restores a generator from its words, or says why they are not a generator state.
+std::string load_generator(std::mt19937_64& gen, const std::vector<std::uint64_t>& words) {
+  if (words.size() != generator_state_words + 1)
+    return fmt::format("holds {} words, expected {}", words.size(), generator_state_words + 1);
+  if (words.back() > generator_state_words)
+    return fmt::format("has position {}, expected at most {}", words.back(), generator_state_words);
+  // All zero is a fixed point of the recurrence (the generator would return 0 forever): seeding never makes it.
+  if (std::all_of(words.begin(), words.end() - 1, [](std::uint64_t w) { return w == 0; }))
+    return "is all zeros, which no seeded generator reaches (it would return 0 forever)";
   std::stringstream ss;
   for (std::uint64_t x : words) ss << x << ' ';
   std::mt19937_64 g;
   ss >> g;
-  if (ss.fail()) return false;
+  if (ss.fail()) return "is not a generator state";
   gen = g;
-  return true;
+  return {};
+}
+
+// The configuration entries of a checkpoint, each checked against its table or range.
+TrainConfig read_config(const Reader& r) {
+  const std::string f = r.file().string();
+  TrainConfig c;
+  c.hidden.clear();
+  for (double h : r.vector("config.hidden")) {
+    if (!(h >= 1 && h == std::floor(h) && h <= static_cast<double>(train_limits::hidden_size.hi)))
+      throw std::invalid_argument(fmt::format("checkpoint {}: config.hidden holds a bad size {} (expected {})", f, h,
+                                              train_limits::hidden_size.str()));
+    c.hidden.push_back(static_cast<std::int64_t>(h));
+  }
+  c.activation = r.code("config.activation", activations);
+  c.cost = r.code("config.cost", costs);
+  c.init = r.code("config.init", inits);
+  c.optimizer = r.code("config.optimizer", optimizers);
+  c.lr = r.scalar("config.lr");
+  c.momentum = r.scalar("config.momentum");
+  c.weight_decay = r.scalar("config.weight_decay");
+  c.schedule = r.code("config.schedule", schedules);
+  c.warmup = r.scalar("config.warmup");
+  c.flip = r.scalar("config.flip");
+  c.shift = static_cast<int>(r.count("config.shift", train_limits::shift.hi));
+  c.batch = r.count("config.batch", train_limits::batch.hi);
+  c.epochs = r.count("config.epochs", train_limits::epochs.hi);
+  const std::vector<std::uint64_t> seed = r.words("config.seed");
+  if (seed.size() != 1)
+    throw std::invalid_argument(fmt::format("checkpoint {}: 'config.seed' holds {} words, expected 1", f, seed.size()));
+  c.seed = seed[0];
+  // A valid checksum says the bytes are as written, not that they mean a run: the values must be ones a run can have.
+  if (const std::string e = config_problem(c); !e.empty())
+    throw std::invalid_argument(fmt::format("checkpoint {}: config.{}", f, e));
+  return c;
+}
+
+// The training set recorded in a checkpoint (absent in checkpoints written before it was recorded).
+std::optional<DataSignature> read_signature(const Reader& r) {
+  if (!r.has("data.count")) return std::nullopt;
+  DataSignature d;
+  d.count = r.count("data.count");
+  const std::vector<double> size = r.vector("data.image_size");
+  if (size.size() != 2 || !(size[0] >= 0 && size[0] <= 1e9 && size[0] == std::floor(size[0])) ||
+      !(size[1] >= 0 && size[1] <= 1e9 && size[1] == std::floor(size[1])))
+    throw std::invalid_argument(fmt::format("checkpoint {}: 'data.image_size' is not [rows, cols]", r.file().string()));
+  d.rows = static_cast<std::size_t>(size[0]);
+  d.cols = static_cast<std::size_t>(size[1]);
+  d.checksum = static_cast<std::uint32_t>(r.count("data.checksum", 4294967295.0));
+  return d;
 }
 
 }  // namespace
@@ -153,6 +217,9 @@ void Trainer::save(const std::filesystem::path& file) const {
   e.emplace_back("trainer.epoch", scalar_array(static_cast<double>(epoch_)));
   e.emplace_back("trainer.step", scalar_array(static_cast<double>(step_)));
   e.emplace_back("trainer.generator", words_array(generator_words(gen_)));
+  e.emplace_back("data.count", scalar_array(static_cast<double>(data_.count)));
+  e.emplace_back("data.image_size", vector_array({static_cast<double>(data_.rows), static_cast<double>(data_.cols)}));
+  e.emplace_back("data.checksum", scalar_array(data_.checksum));
   e.emplace_back("history.loss", vector_array(history_.loss));
   e.emplace_back("history.train_accuracy", vector_array(history_.train_accuracy));
   e.emplace_back("history.test_loss", vector_array(history_.test_loss));
@@ -163,49 +230,29 @@ void Trainer::save(const std::filesystem::path& file) const {
   save_arrays(file, e);
 }
 
-TrainConfig Trainer::checkpoint_config(const std::filesystem::path& file) {
-  const Reader r(file);
-  TrainConfig c;
-  c.hidden.clear();
-  for (double h : r.vector("config.hidden")) {
-    if (!(h >= 1 && h == std::floor(h) && h < 1e9))
-      throw std::invalid_argument(fmt::format("checkpoint {}: bad hidden size {}", file.string(), h));
-    c.hidden.push_back(static_cast<std::int64_t>(h));
-  }
-  c.activation = r.code("config.activation", activations);
-  c.cost = r.code("config.cost", costs);
-  c.init = r.code("config.init", inits);
-  c.optimizer = r.code("config.optimizer", optimizers);
-  c.lr = r.scalar("config.lr");
-  c.momentum = r.scalar("config.momentum");
-  c.weight_decay = r.scalar("config.weight_decay");
-  c.schedule = r.code("config.schedule", schedules);
-  c.warmup = r.scalar("config.warmup");
-  c.flip = r.scalar("config.flip");
-  c.shift = static_cast<int>(r.count("config.shift", 1e6));
-  c.batch = r.count("config.batch");
-  c.epochs = r.count("config.epochs");
-  const std::vector<std::uint64_t> seed = r.words("config.seed");
-  if (seed.size() != 1) throw std::invalid_argument(fmt::format("checkpoint {}: bad 'config.seed'", file.string()));
-  c.seed = seed[0];
-  return c;
+TrainConfig Trainer::checkpoint_config(const std::filesystem::path& file) { return read_config(Reader(file)); }
+
+std::optional<DataSignature> Trainer::checkpoint_data(const std::filesystem::path& file) {
+  return read_signature(Reader(file));
 }
 
-void Trainer::load(const std::filesystem::path& file) {
+void Trainer::load(const std::filesystem::path& file, DataCheck data) {
   const Reader r(file);
   const std::string f = file.string();
   // Everything is read and checked first; only then is anything changed.
+  const TrainConfig saved = read_config(r);
+  const std::optional<DataSignature> trained_on = read_signature(r);
+  if (trained_on && data == DataCheck::same_data && !(*trained_on == data_))
+    throw std::invalid_argument(fmt::format("checkpoint {}: trained on other data ({}); this training set has {}", f,
+                                            trained_on->str(), data_.str()));
   const std::vector<double> sizes = r.vector("trainer.sizes");
   if (!std::equal(sizes.begin(), sizes.end(), model_.sizes().begin(), model_.sizes().end()))
     throw std::invalid_argument(fmt::format("checkpoint {}: model {} differs from this trainer's {}", f,
                                             fmt::join(sizes, "-"), fmt::join(model_.sizes(), "-")));
-  const auto activation = r.code("config.activation", activations);
-  const auto cost = r.code("config.cost", costs);
-  const auto optimizer = r.code("config.optimizer", optimizers);
-  if (activation != config_.activation || cost != config_.cost || optimizer != config_.optimizer)
+  if (saved.activation != config_.activation || saved.cost != config_.cost || saved.optimizer != config_.optimizer)
     throw std::invalid_argument(fmt::format("checkpoint {}: saved with {}, {}, {}; this trainer uses {}, {}, {}", f,
-                                            name(activation), name(cost), name(optimizer), name(config_.activation),
-                                            name(config_.cost), name(config_.optimizer)));
+                                            name(saved.activation), name(saved.cost), name(saved.optimizer),
+                                            name(config_.activation), name(config_.cost), name(config_.optimizer)));
   std::vector<std::pair<Tensor, const Array*>> params;
   for (auto& [k, t] : model_.named_parameters()) {
     const Array& a = r.get("model." + k);
@@ -213,15 +260,25 @@ void Trainer::load(const std::filesystem::path& file) {
       throw std::invalid_argument(fmt::format("checkpoint {}: 'model.{}' is {} {}, expected {} {}", f, k,
                                               autodiff::dtype_name(a.dtype()), a.shape().str(),
                                               autodiff::dtype_name(t.dtype()), t.shape().str()));
+    for (std::int64_t i = 0; i < a.numel(); ++i)
+      if (!std::isfinite(a.at(i)))
+        throw std::invalid_argument(fmt::format("checkpoint {}: 'model.{}' holds {} at index {}", f, k, a.at(i), i));
     params.emplace_back(t, &a);
   }
   Entries state;
   for (const auto& [k, a] : r.entries())
     if (k.starts_with("optimizer.")) state.emplace_back(k.substr(10), a);
   std::mt19937_64 gen;
-  if (!load_generator(gen, r.words("trainer.generator")))
-    throw std::invalid_argument(fmt::format("checkpoint {}: 'trainer.generator' is not a generator state", f));
+  if (const std::string e = load_generator(gen, r.words("trainer.generator")); !e.empty())
+    throw std::invalid_argument(fmt::format("checkpoint {}: 'trainer.generator' {}", f, e));
   const std::size_t epoch = r.count("trainer.epoch"), step = r.count("trainer.step");
+  if (epoch > saved.epochs)
+    throw std::invalid_argument(
+        fmt::format("checkpoint {}: 'trainer.epoch' = {} is more than config.epochs = {}", f, epoch, saved.epochs));
+  // Every epoch runs every batch, so the step count follows from the epochs (when the data is the one trained on).
+  if (trained_on && *trained_on == data_ && step != epoch * steps_per_epoch())
+    throw std::invalid_argument(fmt::format("checkpoint {}: 'trainer.step' = {} does not match {} epochs of {} steps",
+                                            f, step, epoch, steps_per_epoch()));
   History h;
   h.loss = r.vector("history.loss");
   h.train_accuracy = r.vector("history.train_accuracy");
@@ -231,6 +288,8 @@ void Trainer::load(const std::filesystem::path& file) {
   if (h.train_accuracy.size() != h.size() || h.test_loss.size() != h.size() || h.test_accuracy.size() != h.size() ||
       h.seconds.size() != h.size())
     throw std::invalid_argument(fmt::format("checkpoint {}: history entries differ in length", f));
+  if (h.size() > epoch)
+    throw std::invalid_argument(fmt::format("checkpoint {}: history has {} entries for {} epochs", f, h.size(), epoch));
   optimizer_->load_state(state);  // validates everything before it changes anything
   for (auto& [t, a] : params) {
     Array& v = t.leaf_value();

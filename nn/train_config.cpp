@@ -19,6 +19,45 @@ Schedule parse_schedule(std::string_view s) { return schedules.parse(s); }
 
 std::string_view name(Schedule s) { return schedules.name(s); }
 
+bool Range::contains(double v) const {
+  if (!(v >= lo && v <= hi) || (lo_open && v == lo) || (hi_open && v == hi)) return false;
+  return !integer || v == std::floor(v);
+}
+
+std::string Range::str() const {
+  if (integer) return fmt::format("a whole number from {:.0f} to {:.0f}", lo, hi);
+  if (hi >= std::numeric_limits<double>::max()) return fmt::format("x {} {:g}", lo_open ? ">" : ">=", lo);
+  return fmt::format("{:g} {} x {} {:g}", lo, lo_open ? "<" : "<=", hi_open ? "<" : "<=", hi);
+}
+
+std::string config_problem(const TrainConfig& c) {
+  namespace L = train_limits;
+  auto out = [](const char* field, double v, const Range& r) {
+    return r.contains(v) ? std::string() : fmt::format("{} = {:g} is out of range (expected {})", field, v, r.str());
+  };
+  if (c.hidden.size() > L::max_hidden_layers)
+    return fmt::format("hidden has {} layers, more than {}", c.hidden.size(), L::max_hidden_layers);
+  for (std::int64_t h : c.hidden)
+    if (auto e = out("hidden size", static_cast<double>(h), L::hidden_size); !e.empty()) return e;
+  for (auto e : {out("lr", c.lr, L::lr), out("momentum", c.momentum, L::momentum),
+                 out("weight_decay", c.weight_decay, L::weight_decay), out("warmup", c.warmup, L::warmup),
+                 out("flip", c.flip, L::flip), out("shift", c.shift, L::shift),
+                 out("batch", static_cast<double>(c.batch), L::batch),
+                 out("epochs", static_cast<double>(c.epochs), L::epochs)})
+    if (!e.empty()) return e;
+  if (c.momentum > 0 && c.optimizer != OptimizerKind::sgd)
+    return fmt::format("momentum = {:g} applies to sgd only (optimizer {})", c.momentum, name(c.optimizer));
+  // The enumerations: a value outside its table can only come from a cast, but it would be stored as a bad code.
+  if (activations.code(c.activation) == 0xff || costs.code(c.cost) == 0xff || inits.code(c.init) == 0xff ||
+      optimizers.code(c.optimizer) == 0xff || schedules.code(c.schedule) == 0xff)
+    return "an enumeration holds a value outside its table";
+  return {};
+}
+
+void validate(const TrainConfig& c) {
+  if (const std::string e = config_problem(c); !e.empty()) throw std::invalid_argument("TrainConfig: " + e);
+}
+
 TrainConfig preset(std::string_view name) {
   TrainConfig c;  // the defaults are the seed's network
   if (name == "seed") return c;

@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -54,6 +55,36 @@ struct TrainConfig {
   std::size_t epochs = 5;
   std::uint64_t seed = 0;
 };
+
+/// An interval of accepted values, as the messages print it: "x > 0", "0 <= x < 1", "a whole number from 1 to 32".
+struct Range {
+  double lo, hi;
+  bool lo_open = false, hi_open = false;
+  bool integer = false;
+  bool contains(double v) const;
+  std::string str() const;
+};
+
+/// The accepted value of every TrainConfig field: one place for the Trainer, the checkpoint reader and the
+/// command line (examples/train).
+namespace train_limits {
+inline constexpr Range lr{0, 1.7976931348623157e308, true, false};  // any finite positive number
+inline constexpr Range momentum{0, 1, false, true};
+inline constexpr Range weight_decay{0, 1};
+inline constexpr Range warmup{0, 1, false, true};
+inline constexpr Range flip{0, 1};
+inline constexpr Range shift{0, 8, false, false, true};
+inline constexpr Range batch{1, 1 << 20, false, false, true};
+inline constexpr Range epochs{1, 100000, false, false, true};
+inline constexpr Range hidden_size{1, 65536, false, false, true};
+inline constexpr std::size_t max_hidden_layers = 32;
+}  // namespace train_limits
+
+/// The first field of c outside train_limits, as "weight_decay = 100 is out of range (expected 0 <= x <= 1)", or an
+/// empty string. Also: momentum > 0 with an optimizer other than sgd.
+std::string config_problem(const TrainConfig& c);
+/// @throws std::invalid_argument "TrainConfig: <config_problem>" when there is one.
+void validate(const TrainConfig& c);
 
 /// The named presets: "seed" (the seed's 784-16-16-10 sigmoid network, squared error, SGD lr 1.5, batch 32,
 /// 5 epochs) and "best" (see train_config.cpp for the choice). @throws std::invalid_argument on an unknown name.

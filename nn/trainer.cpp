@@ -6,9 +6,11 @@
 #include "nn/progress.hpp"
 
 #include <fmt/format.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <optional>
 #include <stdexcept>
 #include <utility>
@@ -39,25 +41,38 @@ std::unique_ptr<Optimizer> make_optimizer(const TrainConfig& c, const MLP& model
 }
 
 const TrainConfig& checked(const TrainConfig& c, const Dataset& train) {
+  if (const std::string e = config_problem(c); !e.empty()) throw std::invalid_argument("Trainer: " + e);
   if (train.count == 0) throw std::invalid_argument("Trainer: the training set is empty");
-  if (c.batch == 0) throw std::invalid_argument("Trainer: batch size must be positive");
-  if (!(c.flip >= 0 && c.flip <= 1)) throw std::invalid_argument(fmt::format("Trainer: flip {} not in [0, 1]", c.flip));
-  if (c.shift < 0 || static_cast<std::size_t>(c.shift) >= std::min(train.rows, train.cols))
-    throw std::invalid_argument(fmt::format("Trainer: shift {} not in [0, {})", c.shift, std::min(train.rows, train.cols)));
-  if (!(c.warmup >= 0 && c.warmup < 1))
-    throw std::invalid_argument(fmt::format("Trainer: warm-up fraction {} not in [0, 1)", c.warmup));
-  if (!(c.momentum >= 0 && c.momentum < 1))
-    throw std::invalid_argument(fmt::format("Trainer: momentum {} not in [0, 1)", c.momentum));
-  for (std::int64_t h : c.hidden)
-    if (h <= 0) throw std::invalid_argument(fmt::format("Trainer: hidden size {} is not positive", h));
+  if (static_cast<std::size_t>(c.shift) >= std::min(train.rows, train.cols))
+    throw std::invalid_argument(fmt::format("Trainer: shift {} does not fit {}x{} images (expected less than {})", c.shift,
+                                            train.rows, train.cols, std::min(train.rows, train.cols)));
   return c;
 }
 
 }  // namespace
 
+std::string DataSignature::str() const {
+  return fmt::format("{} images of {}x{}, checksum {:08x}", count, rows, cols, checksum);
+}
+
+DataSignature signature(const Dataset& d) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  auto add = [&](const void* p, std::size_t n) {
+    const auto* b = static_cast<const Bytef*>(p);
+    for (std::size_t done = 0; done < n;) {  // zlib takes uInt lengths
+      const auto chunk = static_cast<uInt>(std::min<std::size_t>(n - done, 1u << 30));
+      crc = crc32(crc, b + done, chunk);
+      done += chunk;
+    }
+  };
+  add(d.images.data(), d.images.size() * sizeof(float));
+  add(d.labels.data(), d.labels.size());
+  return {d.count, d.rows, d.cols, static_cast<std::uint32_t>(crc)};
+}
 
 Trainer::Trainer(TrainConfig config, const Dataset& train, std::int64_t classes)
     : config_(checked(config, train)),
+      data_(signature(train)),
       gen_(config_.seed),
       model_(layer_sizes(config_, static_cast<std::int64_t>(train.features()), classes), gen_, config_.activation,
              output_activation(config_.cost), config_.init, Dtype::f32),
@@ -83,8 +98,15 @@ EpochStats Trainer::train_epoch(std::FILE* progress) {
       const Tensor out = model_.forward(batcher_.x());
       const Tensor loss = config_.cost == Cost::squared_error ? squared_error(out, batcher_.one_hot())
                                                               : softmax_cross_entropy(out, labels);
+      const double value = loss.at(0);
+      // A non-finite loss never recovers, and every update from it spreads NaN into the weights: stop here.
+      if (!std::isfinite(value))
+        throw std::runtime_error(fmt::format("Trainer: the loss is {} at epoch {}, step {} of {} (learning rate {:g}): "
+                                             "training diverged; try a smaller learning rate",
+                                             std::isnan(value) ? "nan" : fmt::format("{}", value), epoch_ + 1, i + 1, n,
+                                             config_.lr));
       autodiff::backward(loss);
-      loss_sum += loss.at(0) * static_cast<double>(labels.size());
+      loss_sum += value * static_cast<double>(labels.size());
       correct += count_correct(out.value(), labels);
     }
     // Each rank's loss is the mean over its own rows, so the weights rows_r / rows make the sum of the ranks'
@@ -123,4 +145,5 @@ void Trainer::set_distributed(Distributed* d) {
   dist_ = d;
   if (dist_) dist_->broadcast(model_);
 }
+
 }  // namespace nn

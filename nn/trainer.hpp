@@ -17,7 +17,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <random>
+#include <string>
 #include <vector>
 
 namespace nn {
@@ -40,6 +42,23 @@ struct History {
   void add(const EpochStats& s, const Evaluation& test);
 };
 
+/// What a checkpoint records about the training set, so that a resumed run can tell it has the same data: the
+/// image count and size, and a CRC-32 of the pixels (as stored, float32) and labels.
+struct DataSignature {
+  std::size_t count = 0, rows = 0, cols = 0;
+  std::uint32_t checksum = 0;
+  bool operator==(const DataSignature&) const = default;
+  /// "60000 images of 28x28, checksum 1a2b3c4d".
+  std::string str() const;
+};
+DataSignature signature(const Dataset& d);
+
+/// Whether Trainer::load requires the training set the checkpoint was trained on.
+enum class DataCheck {
+  same_data,  ///< to resume training: a different training set is an error
+  any_data,   ///< to evaluate or fine-tune: only the image size has to fit the model
+};
+
 /// Owns a model, its optimizer, the run's generator and one reused tape, and trains epoch by epoch.
 ///
 /// Reproducibility: a single std::mt19937_64 seeded with config.seed draws the initial weights, then each epoch's
@@ -49,7 +68,7 @@ struct History {
 class Trainer {
  public:
   /// Builds the model and optimizer for `config` on `train` (which must outlive the trainer).
-  /// @throws std::invalid_argument on an empty dataset or a bad configuration value.
+  /// @throws std::invalid_argument on an empty dataset or a configuration value outside train_limits.
   Trainer(TrainConfig config, const Dataset& train, std::int64_t classes = 10);
   Trainer(const Trainer&) = delete;
   Trainer& operator=(const Trainer&) = delete;
@@ -79,20 +98,32 @@ class Trainer {
 
   /// Trains one epoch: reshuffles from the generator, then for each batch one forward, backward and update on the
   /// reused tape. With `progress` a terminal, draws a ProgressBar on it; otherwise prints nothing.
+  /// @throws std::runtime_error naming the epoch and step at the first non-finite loss (before its update); the
+  /// run is then over: the trainer is left mid-epoch.
   EpochStats train_epoch(std::FILE* progress = nullptr);
 
   /// Writes a checkpoint: configuration, parameters, optimizer state, completed epochs, step count, generator
   /// state and history (entries "config.*", "model.*", "optimizer.*", "trainer.*", "history.*").
   void save(const std::filesystem::path& file) const;
-  /// Restores a checkpoint written by save() for the same configuration. Nothing changes unless it all fits.
+  /// Restores a checkpoint written by save() for the same configuration. Nothing changes unless it all fits. Checked
+  /// besides the checksum: the configuration (as checkpoint_config), the training set (with DataCheck::same_data,
+  /// when the checkpoint records one), the model's sizes and parameters (finite), the generator state (not all
+  /// zeros), the epoch (at most config.epochs), the step count (every epoch's batches) and the history.
   /// @throws std::invalid_argument naming the file and the entry that is missing or does not match.
-  void load(const std::filesystem::path& file);
+  void load(const std::filesystem::path& file, DataCheck data = DataCheck::same_data);
   /// The configuration stored in a checkpoint (to build the Trainer that loads it).
-  /// @throws std::invalid_argument naming the file when it is not a checkpoint written by save().
+  /// @throws std::invalid_argument naming the file when it is not a checkpoint written by save(), or an entry is
+  /// outside its table or train_limits.
   static TrainConfig checkpoint_config(const std::filesystem::path& file);
+  /// The training set recorded in a checkpoint, or nothing for a checkpoint written before it was recorded.
+  /// @throws std::invalid_argument naming the file when it is not a readable checkpoint.
+  static std::optional<DataSignature> checkpoint_data(const std::filesystem::path& file);
+  /// The training set this trainer was built on.
+  const DataSignature& data() const { return data_; }
 
  private:
   TrainConfig config_;
+  DataSignature data_;
   std::mt19937_64 gen_;
   MLP model_;
   std::unique_ptr<Optimizer> optimizer_;

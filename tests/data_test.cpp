@@ -353,8 +353,10 @@ BOOST_AUTO_TEST_CASE(claimed_size_is_capped_before_allocating) {
       const fs::path file = tmp.path / "images";
       write_raw(file, idx_bytes(0x08, {30, 28, 28}, pattern(30 * 784)), gzip);
       BOOST_CHECK_EXCEPTION(nn::read_idx(file, 20000), std::invalid_argument,
-                            message_has({file.string(), gzip ? "header claims 23520 bytes of data ([30,28,28]), more than the limit of 20000 bytes"
-                                                             : "file has 23536 bytes, more than the limit of 20000 bytes of data allows"}));
+                            message_has({file.string(), "header claims 23520 bytes of data ([30,28,28]), more than the limit of 20000 bytes"}));
+      if (!gzip)
+        BOOST_CHECK_EXCEPTION(nn::read_idx(file, 10000), std::invalid_argument,
+                              message_has({file.string(), "file has 23536 bytes, more than the limit of 10000 bytes of data allows"}));
       BOOST_TEST(nn::read_idx(file, 23520).bytes.size() == 23520u);
     }
   }
