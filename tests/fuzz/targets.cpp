@@ -29,25 +29,15 @@
 
 namespace fuzz {
 
-namespace {
-
 namespace fs = std::filesystem;
-using autodiff::Array;
-using autodiff::Dtype;
-using autodiff::Shape;
-using autodiff::Tensor;
-using autodiff::Var;
 
 [[noreturn]] void fail(const std::string& what) { throw FuzzFailure(what); }
 
-/// With AUTODIFF_FUZZ_VERBOSE set, says what each input led to (for writing seeds and regressions).
 void note(std::string_view what) {
   static const bool verbose = std::getenv("AUTODIFF_FUZZ_VERBOSE") != nullptr;
   if (verbose) fmt::print(stderr, "fuzz: {}\n", what);
 }
 
-/// A documented error: exactly std::invalid_argument or std::logic_error, with an "<op>: <what>" message.
-/// Anything else (another type, an empty or shapeless message) is a FuzzFailure.
 void expect_documented(const std::exception& e, std::string_view where) {
   const std::string msg = e.what();
   if (typeid(e) != typeid(std::invalid_argument) && typeid(e) != typeid(std::logic_error))
@@ -58,7 +48,6 @@ void expect_documented(const std::exception& e, std::string_view where) {
   note(fmt::format("{}: documented error: {}", where, msg));
 }
 
-/// The message of the exception in flight.
 std::string in_flight() {
   try {
     throw;
@@ -69,7 +58,6 @@ std::string in_flight() {
   }
 }
 
-/// Classifies the exception in flight: FuzzFailure passes through, documented errors return, the rest fail.
 void classify(std::string_view where) {
   try {
     throw;
@@ -81,6 +69,19 @@ void classify(std::string_view where) {
     fail(fmt::format("{}: a non-std exception", where));
   }
 }
+
+fs::path scratch_path(const char* name) {
+  const fs::path dir = fs::exists("/dev/shm") ? fs::path("/dev/shm") : fs::temp_directory_path();
+  return dir / fmt::format("autodiff-fuzz-{}-{}", ::getpid(), name);
+}
+
+namespace {
+
+using autodiff::Array;
+using autodiff::Dtype;
+using autodiff::Shape;
+using autodiff::Tensor;
+using autodiff::Var;
 
 /// An in-memory file with a path (memfd), rewritten for every input; a file in /dev/shm or /tmp if memfd fails.
 class MemFile {
@@ -126,13 +127,6 @@ class MemFile {
   int fd_ = -1;
   fs::path path_;
 };
-
-/// A named file in /dev/shm (or the temp directory) for the library's writers, which replace a file by renaming a
-/// new one over it and so need a real directory entry (a memfd's /proc/self/fd path has none, and is refused).
-fs::path scratch_path(const char* name) {
-  const fs::path dir = fs::exists("/dev/shm") ? fs::path("/dev/shm") : fs::temp_directory_path();
-  return dir / fmt::format("autodiff-fuzz-{}-{}", ::getpid(), name);
-}
 
 std::vector<std::uint8_t> read_all(const fs::path& file) {
   std::ifstream in(file, std::ios::binary);
@@ -739,7 +733,8 @@ int run_target(const std::string& name, const std::uint8_t* data, std::size_t si
   if (name == "idx") return fuzz_idx(data, size);
   if (name == "checkpoint") return fuzz_checkpoint(data, size);
   if (name == "graph") return fuzz_graph(data, size);
-  throw std::invalid_argument(fmt::format("run_target: unknown target '{}' (expected idx, checkpoint or graph)", name));
+  if (name == "train") return fuzz_train(data, size);
+  throw std::invalid_argument(fmt::format("run_target: unknown target '{}' (expected idx, checkpoint, graph or train)", name));
 }
 
 }  // namespace fuzz
