@@ -1,5 +1,6 @@
-// The training program's command line (examples/train): its flags, their one-line messages, and the run they ask
-// for. Kept apart from main so that the fuzz target for flag parsing (tests/fuzz) runs exactly this code.
+// The training program's command line: its flags, their one-line messages, and the run they ask for.
+//
+// Kept apart from examples/train.cpp's main so that the fuzz target for flag parsing (tests/fuzz) runs this code.
 #pragma once
 
 #include "nn/data.hpp"

@@ -1,5 +1,4 @@
-// Trainer checkpoints: configuration, parameters, optimizer and generator state and history as named arrays, read back
-// with every entry checked before anything changes.
+// Trainer checkpoints: the run's whole state as named arrays, read back with every entry checked before any change.
 #include "nn/trainer.hpp"
 
 #include "nn/serialize.hpp"
@@ -275,10 +274,13 @@ void Trainer::load(const std::filesystem::path& file, DataCheck data) {
   if (epoch > saved.epochs)
     throw std::invalid_argument(
         fmt::format("checkpoint {}: 'trainer.epoch' = {} is more than config.epochs = {}", f, epoch, saved.epochs));
-  // Every epoch runs every batch, so the step count follows from the epochs (when the data is the one trained on).
-  if (trained_on && *trained_on == data_ && step != epoch * steps_per_epoch())
-    throw std::invalid_argument(fmt::format("checkpoint {}: 'trainer.step' = {} does not match {} epochs of {} steps",
-                                            f, step, epoch, steps_per_epoch()));
+  // Every epoch runs every batch, so the step count follows from the epochs on the data trained on (a checkpoint
+  // without a recorded training set may have been trained on another one: then this is how it shows).
+  if (data == DataCheck::same_data && step != epoch * steps_per_epoch())
+    throw std::invalid_argument(fmt::format("checkpoint {}: 'trainer.step' = {} does not match {} epochs of {} steps{}",
+                                            f, step, epoch, steps_per_epoch(),
+                                            trained_on ? "" : " (the checkpoint does not record its training set: was "
+                                                              "it trained on other data?)"));
   History h;
   h.loss = r.vector("history.loss");
   h.train_accuracy = r.vector("history.train_accuracy");

@@ -1,5 +1,4 @@
-// A training run's configuration: its enumerations (one table each), the presets, layer sizes, the one-line summary
-// and the learning-rate schedule.
+// A training run's configuration: its enumerations (one table each), ranges, presets, summary and schedule.
 #pragma once
 
 #include "nn/cost.hpp"

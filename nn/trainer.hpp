@@ -1,6 +1,4 @@
-// The training loop shared by examples/train and the tests: a Trainer owns a model, its optimizer and generator,
-// trains epoch by epoch and writes checkpoints that resume exactly. Includes the configuration, batching and
-// evaluation headers it is built from.
+// The training loop shared by examples/train and the tests: Trainer, its epochs, history and exact checkpoints.
 #pragma once
 
 #include "autodiff/tape.hpp"
@@ -103,12 +101,14 @@ class Trainer {
   EpochStats train_epoch(std::FILE* progress = nullptr);
 
   /// Writes a checkpoint: configuration, parameters, optimizer state, completed epochs, step count, generator
-  /// state and history (entries "config.*", "model.*", "optimizer.*", "trainer.*", "history.*").
+  /// state, history and the training set's signature (entries "config.*", "model.*", "optimizer.*", "trainer.*",
+  /// "history.*", "data.*").
   void save(const std::filesystem::path& file) const;
   /// Restores a checkpoint written by save() for the same configuration. Nothing changes unless it all fits. Checked
   /// besides the checksum: the configuration (as checkpoint_config), the training set (with DataCheck::same_data,
   /// when the checkpoint records one), the model's sizes and parameters (finite), the generator state (not all
-  /// zeros), the epoch (at most config.epochs), the step count (every epoch's batches) and the history.
+  /// zeros), the epoch (at most config.epochs), the step count (every epoch's batches of this data, with
+  /// DataCheck::same_data) and the history.
   /// @throws std::invalid_argument naming the file and the entry that is missing or does not match.
   void load(const std::filesystem::path& file, DataCheck data = DataCheck::same_data);
   /// The configuration stored in a checkpoint (to build the Trainer that loads it).
