@@ -75,8 +75,9 @@ Target resolve_output(std::string_view op, const fs::path& file) {
       const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
       struct stat ds {};
       if (::stat(dir.c_str(), &ds) != 0) {
-        if (errno == ENOENT) fail(op, file, fmt::format("directory '{}' does not exist", dir.string()));
-        fail(op, file, fmt::format("cannot use directory '{}' ({})", dir.string(), os_error(errno)));
+        const int dir_err = errno;
+        if (dir_err == ENOENT) fail(op, file, fmt::format("directory '{}' does not exist", dir.string()));
+        fail(op, file, fmt::format("cannot use directory '{}' ({})", dir.string(), os_error(dir_err)));
       }
       if (!S_ISDIR(ds.st_mode)) fail(op, file, fmt::format("'{}' is not a directory ({})", dir.string(), kind_of(ds.st_mode)));
       return {p, std::nullopt};
@@ -93,7 +94,10 @@ Target resolve_output(std::string_view op, const fs::path& file) {
     if (hops == max_symlinks) fail(op, file, fmt::format("cannot follow the symlinks ({})", os_error(ELOOP)));
     std::string link(4096, '\0');
     const ssize_t n = ::readlink(p.c_str(), link.data(), link.size());
-    if (n < 0) fail(op, file, fmt::format("cannot read symlink '{}' ({})", p.string(), os_error(errno)));
+    if (n < 0) {
+      const int err = errno;
+      fail(op, file, fmt::format("cannot read symlink '{}' ({})", p.string(), os_error(err)));
+    }
     link.resize(static_cast<std::size_t>(n));
     const fs::path next(link);
     p = next.is_absolute() ? next : (p.has_parent_path() ? p.parent_path() / next : next);
@@ -189,30 +193,34 @@ void write_file(std::string_view op, const fs::path& file, std::span<const std::
   Temporary temporary = create_temporary(op, file, target.path);
   Fd& fd = temporary.fd;
   const fs::path& tmp = temporary.path;
-  auto abandon = [&](const std::string& what) {
+  // Removes the temporary and fails: "<what> '<temporary>' failed (<OS error err>)".
+  auto abandon = [&](const char* what, int err) {
     ::unlink(tmp.c_str());
-    fail(op, file, what);
+    fail(op, file, fmt::format("{} '{}' failed ({})", what, tmp.string(), os_error(err)));
   };
   // The replacement keeps the permissions of the file it replaces.
   if (target.st) ::fchmod(fd.fd, target.st->st_mode & 07777);
   const std::size_t half = bytes.size() / 2;
-  if (!write_all(fd.fd, bytes.data(), half))
-    abandon(fmt::format("write to '{}' failed ({})", tmp.string(), os_error(errno)));
+  if (!write_all(fd.fd, bytes.data(), half)) abandon("write to", errno);
   call_hook(WritePhase::half_written);
-  if (!write_all(fd.fd, bytes.data() + half, bytes.size() - half))
-    abandon(fmt::format("write to '{}' failed ({})", tmp.string(), os_error(errno)));
+  if (!write_all(fd.fd, bytes.data() + half, bytes.size() - half)) abandon("write to", errno);
   // The data is on disk before the rename makes it visible.
-  if (::fsync(fd.fd) != 0) abandon(fmt::format("fsync of '{}' failed ({})", tmp.string(), os_error(errno)));
-  if (::close(fd.release()) != 0) abandon(fmt::format("close of '{}' failed ({})", tmp.string(), os_error(errno)));
+  if (::fsync(fd.fd) != 0) abandon("fsync of", errno);
+  if (::close(fd.release()) != 0) abandon("close of", errno);
   call_hook(WritePhase::synced);
   // The target was checked before the bytes were encoded; if it has become something else meanwhile, leave it be.
   struct stat now {};
-  if (::lstat(target.path.c_str(), &now) == 0 && !S_ISREG(now.st_mode))
-    abandon(fmt::format("'{}' became {} while it was being written; it is left as it is", target.path.string(),
-                        kind_of(now.st_mode)));
+  if (::lstat(target.path.c_str(), &now) == 0 && !S_ISREG(now.st_mode)) {
+    ::unlink(tmp.c_str());
+    fail(op, file, fmt::format("'{}' became {} while it was being written; it is left as it is", target.path.string(),
+                               kind_of(now.st_mode)));
+  }
   call_hook(WritePhase::renaming);
-  if (::rename(tmp.c_str(), target.path.c_str()) != 0)
-    abandon(fmt::format("cannot rename '{}' over '{}' ({})", tmp.string(), target.path.string(), os_error(errno)));
+  if (::rename(tmp.c_str(), target.path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    fail(op, file, fmt::format("cannot rename '{}' over '{}' ({})", tmp.string(), target.path.string(), os_error(err)));
+  }
   call_hook(WritePhase::renamed);
   // The rename reaches the disk only with its directory: without this, power loss can bring back the old file (or
   // none). Best effort: the new file is already in place, and some filesystems refuse a directory fsync.
