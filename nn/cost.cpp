@@ -71,13 +71,9 @@ Tensor softmax_cross_entropy(const Tensor& logits, const std::vector<std::uint8_
   return autodiff::mul(autodiff::sum(picked), autodiff::scalar(-1.0 / static_cast<double>(batch), logits.dtype()));
 }
 
-Cost parse_cost(std::string_view s) {
-  if (s == "squared_error") return Cost::squared_error;
-  if (s == "cross_entropy") return Cost::cross_entropy;
-  throw std::invalid_argument(fmt::format("parse_cost: unknown cost '{}' (expected squared_error or cross_entropy)", s));
-}
+Cost parse_cost(std::string_view s) { return costs.parse(s); }
 
-std::string_view name(Cost c) { return c == Cost::squared_error ? "squared_error" : "cross_entropy"; }
+std::string_view name(Cost c) { return costs.name(c); }
 
 Tensor cost(Cost c, const Tensor& output, const std::vector<std::uint8_t>& labels) {
   if (c == Cost::cross_entropy) return softmax_cross_entropy(output, labels);

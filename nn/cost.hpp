@@ -2,6 +2,7 @@
 #pragma once
 
 #include "autodiff/tensor.hpp"
+#include "enum_table.hpp"
 
 #include <cstdint>
 #include <string_view>
@@ -24,6 +25,10 @@ autodiff::Tensor one_hot(const std::vector<std::uint8_t>& labels, std::int64_t c
 autodiff::Tensor softmax_cross_entropy(const autodiff::Tensor& logits, const std::vector<std::uint8_t>& labels);
 
 enum class Cost { squared_error, cross_entropy };
+/// Names and stored codes of Cost (codes are those of checkpoint format 1 and never change).
+inline constexpr EnumTable costs{"cost", std::array<EnumEntry<Cost>, 2>{{
+    {Cost::squared_error, "squared_error", 0}, {Cost::cross_entropy, "cross_entropy", 1}}}};
+static_assert(costs.valid());
 
 /// "squared_error" or "cross_entropy". @throws std::invalid_argument naming the unknown value.
 Cost parse_cost(std::string_view s);

@@ -8,6 +8,8 @@
 #define ZLIB_CONST  // next_in is const, so raw_ stays untouched
 #include <zlib.h>
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -22,6 +24,8 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr std::uint8_t idx_ubyte = 0x08;
+// Deflate emits at least one bit per 258 repeated bytes, so one compressed byte inflates to at most about 1032.
+constexpr std::size_t deflate_max_ratio = 1032;
 
 std::string_view dtype_name(std::uint8_t dtype) {
   switch (dtype) {
@@ -85,6 +89,9 @@ class ByteSource {
     return total;
   }
 
+  bool gzip() const { return gzip_; }
+  std::size_t raw_size() const { return raw_.size(); }
+
   [[noreturn]] void fail(const std::string& what) const {
     throw std::invalid_argument(fmt::format("read_idx: {}: {}", file_, what));
   }
@@ -133,18 +140,34 @@ std::size_t element_count(const std::vector<std::uint32_t>& dims, std::string_vi
   return total;
 }
 
+// dir/name.gz or dir/name, whichever exists (the .gz first); an error that is not "missing" (a symlink loop, no
+// permission) is reported as itself, not as a missing file.
 fs::path resolve(const fs::path& dir, const std::string& name) {
-  std::error_code ec;
-  if (fs::path gz = dir / (name + ".gz"); fs::exists(gz, ec)) return gz;
-  if (fs::path plain = dir / name; fs::exists(plain, ec)) return plain;
+  for (const fs::path& p : {dir / (name + ".gz"), dir / name}) {
+    struct stat st {};
+    if (::stat(p.c_str(), &st) == 0) return p;
+    if (errno != ENOENT)
+      throw std::invalid_argument(fmt::format("load_dataset: {}: cannot use file ({})", p.string(), std::strerror(errno)));
+  }
   throw std::invalid_argument(
       fmt::format("load_dataset: {}: missing {} (also tried {}.gz)", dir.string(), name, name));
 }
 
 }  // namespace
 
-IdxFile read_idx(const fs::path& file) {
-  ByteSource src(detail::read_file("read_idx", file), file.string());
+IdxFile read_idx(const fs::path& file, std::uint64_t max_bytes) {
+  // The raw file may be a little larger than the data it holds: the header, and gzip's framing of stored blocks.
+  const std::uint64_t raw_limit = max_bytes > std::numeric_limits<std::uint64_t>::max() / 2
+                                      ? std::numeric_limits<std::uint64_t>::max()
+                                      : max_bytes + max_bytes / 1024 + 4096;
+  // A plain file larger than the limit is refused before it is read (a gzip file is bounded by its header below).
+  if (std::error_code ec; fs::is_regular_file(file, ec)) {
+    if (const std::uintmax_t size = fs::file_size(file, ec); !ec && size > raw_limit)
+      throw std::invalid_argument(fmt::format("read_idx: {}: file has {} bytes, more than the limit of {} bytes of data "
+                                              "allows",
+                                              file.string(), size, max_bytes));
+  }
+  ByteSource src(detail::read_file("read_idx", file, raw_limit), file.string());
   std::uint8_t head[4 + 4 * 4];
   if (std::size_t n = src.read({head, 4}); n < 4)
     src.fail(fmt::format("file too short for an IDX header (expected 4 bytes, found {})", n));
@@ -163,6 +186,17 @@ IdxFile read_idx(const fs::path& file) {
   IdxFile idx;
   for (std::size_t i = 0; i < nd; ++i) idx.dims.push_back(big_endian(head + 4 + 4 * i));
   std::size_t expected = element_count(idx.dims, "read_idx", file.string());
+  // Against a cap and against the file, before anything is allocated: a small gzip file may claim gigabytes.
+  if (expected > max_bytes)
+    src.fail(fmt::format("header claims {} bytes of data ([{}]), more than the limit of {} bytes", expected,
+                         fmt::join(idx.dims, ","), max_bytes));
+  if (src.gzip() && expected / deflate_max_ratio > src.raw_size())
+    src.fail(fmt::format("header claims {} bytes of data ([{}]), more than a gzip stream of {} bytes can hold (at most "
+                         "{} bytes per compressed byte)",
+                         expected, fmt::join(idx.dims, ","), src.raw_size(), deflate_max_ratio));
+  if (!src.gzip() && expected != src.raw_size() - 4 - 4 * nd)
+    src.fail(fmt::format("expected {} bytes of data, found {} (dims [{}])", expected, src.raw_size() - 4 - 4 * nd,
+                         fmt::join(idx.dims, ",")));
 
   // Grow in chunks so a lying header cannot make us allocate more than the file holds.
   constexpr std::size_t chunk = std::size_t{1} << 24;
@@ -194,36 +228,48 @@ void write_idx(const fs::path& file, const std::vector<std::uint32_t>& dims,
     for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<std::uint8_t>(d >> shift));
   out.insert(out.end(), bytes.begin(), bytes.end());
 
-  bool ok = false;
-  if (gzip) {
-    if (gzFile gz = gzopen(file.c_str(), "wb")) {
-      ok = true;
-      for (std::size_t pos = 0; ok && pos < out.size();) {
-        unsigned n = static_cast<unsigned>(std::min<std::size_t>(out.size() - pos, 1u << 30));
-        ok = gzwrite(gz, out.data() + pos, n) == static_cast<int>(n);
-        pos += n;
-      }
-      ok = gzclose(gz) == Z_OK && ok;
-    }
-  } else {
-    std::ofstream f(file, std::ios::binary | std::ios::trunc);
-    f.write(reinterpret_cast<const char*>(out.data()), static_cast<std::streamsize>(out.size()));
-    f.close();
-    ok = !f.fail();
+  if (!gzip) {
+    detail::write_file("write_idx", file, out);
+    return;
   }
-  if (!ok) throw std::invalid_argument(fmt::format("write_idx: {}: cannot write file", file.string()));
+  z_stream zs{};
+  if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+    throw std::invalid_argument(fmt::format("write_idx: {}: cannot initialise zlib", file.string()));
+  // deflateBound covers the whole output, so the loop only ever runs out of input; zlib counts in uInt, so at most
+  // 1 GiB goes in or out per call.
+  std::vector<std::uint8_t> packed(deflateBound(&zs, static_cast<uLong>(out.size())));
+  std::size_t in_pos = 0;
+  int rc = Z_OK;
+  while (rc == Z_OK) {
+    const std::size_t in_n = std::min<std::size_t>(out.size() - in_pos, 1u << 30);
+    const bool last = in_pos + in_n == out.size();
+    zs.next_in = out.data() + in_pos;
+    zs.avail_in = static_cast<uInt>(in_n);
+    zs.next_out = packed.data() + zs.total_out;
+    zs.avail_out = static_cast<uInt>(std::min<std::size_t>(packed.size() - zs.total_out, 1u << 30));
+    rc = deflate(&zs, last ? Z_FINISH : Z_NO_FLUSH);
+    in_pos += in_n - zs.avail_in;
+  }
+  packed.resize(zs.total_out);
+  deflateEnd(&zs);
+  if (rc != Z_STREAM_END) throw std::invalid_argument(fmt::format("write_idx: {}: gzip compression failed ({})", file.string(), rc));
+  detail::write_file("write_idx", file, packed);
 }
 
-Dataset load_idx_pair(const fs::path& images, const fs::path& labels, int classes) {
+Dataset load_idx_pair(const fs::path& images, const fs::path& labels, int classes, std::uint64_t max_bytes) {
   if (classes < 1 || classes > 256)
-    throw std::invalid_argument(fmt::format("load_idx_pair: classes must be in 1..256 (found {})", classes));
-  IdxFile img = read_idx(images), lab = read_idx(labels);
+    throw std::invalid_argument(
+        fmt::format("load_idx_pair: {}: classes must be in 1..256 (found {})", labels.string(), classes));
+  IdxFile img = read_idx(images, max_bytes), lab = read_idx(labels, max_bytes);
   if (img.dims.size() != 3)
     throw std::invalid_argument(fmt::format("load_idx_pair: {}: expected 3-D images, found {}-D [{}]",
                                             images.string(), img.dims.size(), fmt::join(img.dims, ",")));
   if (lab.dims.size() != 1)
     throw std::invalid_argument(fmt::format("load_idx_pair: {}: expected 1-D labels, found {}-D [{}]",
                                             labels.string(), lab.dims.size(), fmt::join(lab.dims, ",")));
+  if (img.dims[1] == 0 || img.dims[2] == 0)
+    throw std::invalid_argument(fmt::format("load_idx_pair: {}: images have no pixels ({}x{}, dims [{}])",
+                                            images.string(), img.dims[1], img.dims[2], fmt::join(img.dims, ",")));
   if (img.dims[0] != lab.dims[0])
     throw std::invalid_argument(fmt::format("load_idx_pair: image and label counts differ ({}: {}, {}: {})",
                                             images.string(), img.dims[0], labels.string(), lab.dims[0]));
@@ -243,18 +289,31 @@ Dataset load_idx_pair(const fs::path& images, const fs::path& labels, int classe
   return d;
 }
 
-Split load_dataset(const fs::path& dir) {
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec))
-    throw std::invalid_argument(fmt::format("load_dataset: {}: not a directory", dir.string()));
-  auto pair = [&](std::string_view prefix) {
-    fs::path images = resolve(dir, fmt::format("{}-images-idx3-ubyte", prefix));
-    fs::path labels = resolve(dir, fmt::format("{}-labels-idx1-ubyte", prefix));
-    return load_idx_pair(images, labels);
-  };
+DatasetFiles dataset_files(const fs::path& dir) {
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) {
+    if (errno == ENOENT) throw std::invalid_argument(fmt::format("load_dataset: {}: directory does not exist", dir.string()));
+    throw std::invalid_argument(fmt::format("load_dataset: {}: cannot use directory ({})", dir.string(), std::strerror(errno)));
+  }
+  if (!S_ISDIR(st.st_mode)) throw std::invalid_argument(fmt::format("load_dataset: {}: not a directory", dir.string()));
+  return {resolve(dir, "train-images-idx3-ubyte"), resolve(dir, "train-labels-idx1-ubyte"),
+          resolve(dir, "t10k-images-idx3-ubyte"), resolve(dir, "t10k-labels-idx1-ubyte")};
+}
+
+Split load_dataset(const fs::path& dir, std::uint64_t max_bytes) {
+  const DatasetFiles f = dataset_files(dir);
   Split s;
-  s.train = pair("train");
-  s.test = pair("t10k");
+  s.train = load_idx_pair(f.train_images, f.train_labels, 10, max_bytes);
+  s.test = load_idx_pair(f.test_images, f.test_labels, 10, max_bytes);
+  // The halves must fit one model: found here, naming the file, rather than after a training epoch.
+  if (s.train.count == 0)
+    throw std::invalid_argument(fmt::format("load_dataset: {}: the training set is empty (0 images)", f.train_images.string()));
+  if (s.test.count == 0)
+    throw std::invalid_argument(fmt::format("load_dataset: {}: the test set is empty (0 images)", f.test_images.string()));
+  if (s.test.rows != s.train.rows || s.test.cols != s.train.cols)
+    throw std::invalid_argument(fmt::format("load_dataset: {}: test images are {}x{}, training images are {}x{} ({})",
+                                            f.test_images.string(), s.test.rows, s.test.cols, s.train.rows,
+                                            s.train.cols, f.train_images.string()));
   return s;
 }
 

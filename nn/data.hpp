@@ -17,13 +17,17 @@ struct IdxFile {
   std::vector<std::uint8_t> bytes;
 };
 
-/// Reads a plain or gzipped IDX file of unsigned bytes (dtype 0x08) with 1 to 4 dimensions.
-/// @throws std::invalid_argument naming the file if it is missing, malformed, truncated,
-///         has trailing bytes, or its gzip stream is corrupt.
-IdxFile read_idx(const std::filesystem::path& file);
+/// The largest payload read_idx accepts by default: 2^28 bytes (256 MiB; Fashion-MNIST's training images are 47 MB).
+inline constexpr std::uint64_t default_max_data_bytes = std::uint64_t{1} << 28;
 
-/// Writes an unsigned-byte IDX file, gzipped when `gzip` is set.
-/// @throws std::invalid_argument if dims do not match bytes or the file cannot be written.
+/// Reads a plain or gzipped IDX file of unsigned bytes (dtype 0x08) with 1 to 4 dimensions. The size its header
+/// claims is checked against max_bytes, and against what the file can hold, before anything is allocated.
+/// @throws std::invalid_argument naming the file if it is missing, malformed, truncated, claims more than max_bytes
+///         or than its gzip stream can hold, has trailing bytes, or its gzip stream is corrupt.
+IdxFile read_idx(const std::filesystem::path& file, std::uint64_t max_bytes = default_max_data_bytes);
+
+/// Writes an unsigned-byte IDX file, gzipped when `gzip` is set, atomically (nn/file.hpp).
+/// @throws std::invalid_argument if dims do not match bytes or the file cannot be written (with the OS error).
 void write_idx(const std::filesystem::path& file, const std::vector<std::uint32_t>& dims,
                std::span<const std::uint8_t> bytes, bool gzip);
 
@@ -36,18 +40,27 @@ struct Dataset {
 };
 
 /// Loads a 3-D image file and a 1-D label file with matching counts and labels < classes.
-/// @throws std::invalid_argument naming the file(s) and the offending values.
-Dataset load_idx_pair(const std::filesystem::path& images, const std::filesystem::path& labels,
-                      int classes = 10);
+/// @throws std::invalid_argument naming the file(s) and the offending values, also for images without pixels (0 rows
+/// or columns), and every error of read_idx.
+Dataset load_idx_pair(const std::filesystem::path& images, const std::filesystem::path& labels, int classes = 10,
+                      std::uint64_t max_bytes = default_max_data_bytes);
 
 /// Training and test halves of a dataset.
 struct Split {
   Dataset train, test;
 };
 
-/// Loads the four standard MNIST/Fashion-MNIST files from `dir`, preferring the `.gz` names.
-/// @throws std::invalid_argument naming the directory and the missing file.
-Split load_dataset(const std::filesystem::path& dir);
+/// The four standard MNIST/Fashion-MNIST files in `dir`, each `.gz` when that exists.
+struct DatasetFiles {
+  std::filesystem::path train_images, train_labels, test_images, test_labels;
+};
+/// @throws std::invalid_argument naming the directory and the missing file, or the OS error (a symlink loop).
+DatasetFiles dataset_files(const std::filesystem::path& dir);
+
+/// Loads the four files of dataset_files(dir) (10 classes), and checks that the halves fit one model: neither is
+/// empty and both have images of one size.
+/// @throws std::invalid_argument naming the file: as dataset_files and load_idx_pair, and on a mismatch.
+Split load_dataset(const std::filesystem::path& dir, std::uint64_t max_bytes = default_max_data_bytes);
 
 /// The first n examples of d.
 /// @throws std::invalid_argument if n exceeds d.count.

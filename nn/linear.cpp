@@ -14,13 +14,9 @@ namespace nn {
 using autodiff::Shape;
 using autodiff::Tensor;
 
-Init parse_init(std::string_view s) {
-  if (s == "uniform") return Init::uniform;
-  if (s == "normal") return Init::normal;
-  throw std::invalid_argument(fmt::format("parse_init: unknown init '{}' (expected uniform or normal)", s));
-}
+Init parse_init(std::string_view s) { return inits.parse(s); }
 
-std::string_view name(Init init) { return init == Init::uniform ? "uniform" : "normal"; }
+std::string_view name(Init init) { return inits.name(init); }
 
 namespace {
 Tensor draw(const Shape& shape, std::int64_t fan_in, std::mt19937_64& gen, Init init, autodiff::Dtype dtype) {

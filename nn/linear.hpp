@@ -2,6 +2,7 @@
 #pragma once
 
 #include "autodiff/tensor.hpp"
+#include "enum_table.hpp"
 #include "module.hpp"
 
 #include <cstdint>
@@ -14,6 +15,9 @@ namespace nn {
 /// uniform: U(-1/sqrt(fan_in), +1/sqrt(fan_in)), as PyTorch's nn.Linear (the default).
 /// normal:  N(0, 1), the textbook initialisation of the seed.
 enum class Init { uniform, normal };
+/// Names and stored codes of Init (codes are those of checkpoint format 1 and never change).
+inline constexpr EnumTable inits{"init", std::array<EnumEntry<Init>, 2>{{{Init::uniform, "uniform", 0}, {Init::normal, "normal", 1}}}};
+static_assert(inits.valid());
 
 /// "uniform" or "normal". @throws std::invalid_argument naming the unknown value.
 Init parse_init(std::string_view s);

@@ -13,24 +13,9 @@ namespace nn {
 
 using autodiff::Tensor;
 
-Activation parse_activation(std::string_view s) {
-  if (s == "sigmoid") return Activation::sigmoid;
-  if (s == "relu") return Activation::relu;
-  if (s == "tanh") return Activation::tanh;
-  if (s == "identity") return Activation::identity;
-  throw std::invalid_argument(
-      fmt::format("parse_activation: unknown activation '{}' (expected sigmoid, relu, tanh or identity)", s));
-}
+Activation parse_activation(std::string_view s) { return activations.parse(s); }
 
-std::string_view name(Activation act) {
-  switch (act) {
-    case Activation::sigmoid: return "sigmoid";
-    case Activation::relu: return "relu";
-    case Activation::tanh: return "tanh";
-    case Activation::identity: return "identity";
-  }
-  return "?";
-}
+std::string_view name(Activation act) { return activations.name(act); }
 
 
 MLP::MLP(std::vector<std::int64_t> sizes, std::mt19937_64& gen, Activation hidden, Activation output, Init init,

@@ -4,6 +4,7 @@
 #include "autodiff/ops.hpp"
 
 #include "autodiff/tensor.hpp"
+#include "enum_table.hpp"
 #include "linear.hpp"
 #include "module.hpp"
 
@@ -17,6 +18,11 @@
 namespace nn {
 
 enum class Activation { sigmoid, relu, tanh, identity };
+/// Names and stored codes of Activation (codes are those of checkpoint format 1 and never change).
+inline constexpr EnumTable activations{"activation", std::array<EnumEntry<Activation>, 4>{{
+    {Activation::sigmoid, "sigmoid", 0}, {Activation::relu, "relu", 1}, {Activation::tanh, "tanh", 2},
+    {Activation::identity, "identity", 3}}}};
+static_assert(activations.valid());
 
 /// "sigmoid", "relu", "tanh" or "identity". @throws std::invalid_argument naming the unknown value.
 Activation parse_activation(std::string_view s);

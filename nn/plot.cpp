@@ -1,14 +1,15 @@
 // SVG line charts written by hand: nice ticks, legends, markers, gaps for non-finite points.
 #include "nn/plot.hpp"
+#include "nn/file.hpp"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <array>
 #include <cmath>
-#include <fstream>
 #include <iterator>
 #include <limits>
+#include <span>
 #include <stdexcept>
 #include <string_view>
 #include <utility>
@@ -190,25 +191,7 @@ void write_svg(const fs::path& file, const std::string& title, const std::string
     draw_panel(out, panels[i], x_label, x_start, panel_w * static_cast<double>(i));
   out += "</svg>\n";
 
-  fs::path tmp = file;
-  tmp += ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    f << out;
-    f.close();
-    if (f.fail()) {
-      std::error_code ec;
-      fs::remove(tmp, ec);
-      throw std::invalid_argument(fmt::format("write_svg: {}: cannot write file", file.string()));
-    }
-  }
-  std::error_code ec;
-  fs::rename(tmp, file, ec);
-  if (ec) {
-    std::string why = ec.message();
-    fs::remove(tmp, ec);
-    throw std::invalid_argument(fmt::format("write_svg: {}: cannot write file ({})", file.string(), why));
-  }
+  detail::write_file("write_svg", file, std::span(reinterpret_cast<const std::uint8_t*>(out.data()), out.size()));
 }
 
 }  // namespace nn

@@ -20,8 +20,8 @@ struct Panel {
   std::vector<Series> series;
 };
 
-/// Writes the panels side by side as a standalone SVG, via a temporary file and a rename.
-/// @throws std::invalid_argument naming the file if there are no panels or it cannot be written.
+/// Writes the panels side by side as a standalone SVG, atomically: only a regular file or a new path (nn/file.hpp).
+/// @throws std::invalid_argument naming the file if there are no panels or it cannot be written (with the OS error).
 void write_svg(const std::filesystem::path& file, const std::string& title, const std::string& x_label,
                const std::vector<Panel>& panels, double x_start = 1.0);
 

@@ -1,4 +1,4 @@
-// Checkpoint files: encoding, atomic and durable write (temp file, fsync, rename, directory fsync), and a bounded, checksummed decoder.
+// Checkpoint files: encoding (written atomically by nn/file.cpp) and a bounded, checksummed decoder.
 #include "nn/serialize.hpp"
 #include "nn/file.hpp"
 
@@ -10,19 +10,12 @@
 #include <bit>
 #include <cerrno>
 #include <cstdint>
-#include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <iterator>
 #include <limits>
+#include <map>
+#include <string_view>
 #include <stdexcept>
-#include <system_error>
-
-#if __has_include(<unistd.h>) && __has_include(<fcntl.h>)
-#include <fcntl.h>
-#include <unistd.h>
-#define NN_HAVE_FSYNC 1
-#endif
 
 namespace nn {
 
@@ -102,10 +95,21 @@ struct Reader {
   }
 };
 
+// Entry names are keys: a repeated one has no meaning (which value would a reader take?), so neither side accepts it.
+// Returns "'name' (entries i and j)" for the first repeat, or an empty string.
+std::string repeated_name(const std::vector<std::pair<std::string, Array>>& arrays) {
+  std::map<std::string_view, std::size_t> seen;
+  for (std::size_t i = 0; i < arrays.size(); ++i)
+    if (auto [it, fresh] = seen.emplace(arrays[i].first, i); !fresh)
+      return fmt::format("'{}' (entries {} and {})", arrays[i].first, it->second, i);
+  return {};
+}
+
 }  // namespace
 
 void save_arrays(const std::filesystem::path& file, const std::vector<std::pair<std::string, Array>>& arrays) {
   if (arrays.size() > std::numeric_limits<std::uint32_t>::max()) fail("save_arrays", file, "too many entries");
+  if (const std::string r = repeated_name(arrays); !r.empty()) fail("save_arrays", file, "duplicate entry " + r);
   Writer w;
   w.put_bytes(magic, 4);
   w.put<std::uint32_t>(version);
@@ -122,38 +126,7 @@ void save_arrays(const std::filesystem::path& file, const std::vector<std::pair<
   }
   w.put<std::uint32_t>(crc32_of(w.bytes.data(), w.bytes.size()));
 
-  std::filesystem::path tmp = file;
-  tmp += ".tmp";
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (!f) fail("save_arrays", file, fmt::format("cannot open '{}' for writing ({})", tmp.string(), std::strerror(errno)));
-  bool ok = std::fwrite(w.bytes.data(), 1, w.bytes.size(), f) == w.bytes.size() && std::fflush(f) == 0;
-#ifdef NN_HAVE_FSYNC
-  ok = ok && ::fsync(::fileno(f)) == 0;  // the data is on disk before the rename makes it visible
-#endif
-  const int saved_errno = errno;
-  ok = std::fclose(f) == 0 && ok;
-  if (!ok) {
-    std::error_code ec;
-    std::filesystem::remove(tmp, ec);
-    fail("save_arrays", file, fmt::format("write to '{}' failed ({})", tmp.string(), std::strerror(saved_errno)));
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, file, ec);  // atomic replacement on POSIX
-  if (ec) {
-    const std::string why = ec.message();  // before remove() reuses ec
-    std::filesystem::remove(tmp, ec);
-    fail("save_arrays", file, fmt::format("cannot rename '{}' over it ({})", tmp.string(), why));
-  }
-#ifdef NN_HAVE_FSYNC
-  // The rename itself reaches the disk only with its directory: without this, power loss can bring back the old
-  // file (or none). Best effort: the new checkpoint is already in place, and some filesystems refuse a directory fsync.
-  const std::filesystem::path parent = file.has_parent_path() ? file.parent_path() : std::filesystem::path(".");
-  const int dir = ::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir >= 0) {
-    ::fsync(dir);
-    ::close(dir);
-  }
-#endif
+  detail::write_file("save_arrays", file, w.bytes);
 }
 
 std::vector<std::pair<std::string, Array>> load_arrays(const std::filesystem::path& file) {
@@ -236,6 +209,7 @@ std::vector<std::pair<std::string, Array>> load_arrays(const std::filesystem::pa
   if (stored != computed)
     fail("load_arrays", file,
          fmt::format("checksum mismatch (stored {:08x}, computed {:08x}): the file is corrupt", stored, computed));
+  if (const std::string r = repeated_name(out); !r.empty()) fail("load_arrays", file, "corrupt file: duplicate entry " + r);
   return out;
 }
 

@@ -15,9 +15,11 @@
 //                         ...  raw data, row-major, numel * (4 or 8) bytes, IEEE-754 little-endian
 //   end-4   4           u32 CRC-32 (zlib crc32, polynomial 0xEDB88320) of every byte before it
 //
-// Saving writes "<file>.tmp", fsyncs it, renames it over <file> and fsyncs the directory: a reader (or a run killed
-// mid-save) sees the old file or the new one, never a mix, and once save returns the new one survives a power loss.
-// Loading reads the whole file, bounds every length by the bytes that remain before allocating, and checks the CRC.
+// Entry names are unique. Saving writes only a regular file or a new path (following symlinks), through a temporary
+// file of its own that is fsynced and renamed over the target, then fsyncs the directory (nn/file.hpp): a reader, a
+// concurrent writer or a run killed mid-save sees the old file or a new complete one, never a mix, and once save
+// returns the new one survives a power loss. Loading reads the whole file, bounds every length by the bytes that
+// remain before allocating, and checks the CRC.
 #pragma once
 
 #include "autodiff/array.hpp"
@@ -30,13 +32,15 @@
 
 namespace nn {
 
-/// Writes the arrays, in order, to `file` (via "<file>.tmp" and a rename).
-/// @throws std::invalid_argument naming the file when it cannot be written, or on an undefined array.
+/// Writes the arrays, in order, to `file` (atomically: see above).
+/// @throws std::invalid_argument naming the file when it cannot be written (with the OS error), is not a regular file
+/// or a new path, or on an undefined array or a repeated name.
 void save_arrays(const std::filesystem::path& file, const std::vector<std::pair<std::string, autodiff::Array>>& arrays);
 
 /// Reads every entry of `file`.
 /// @throws std::invalid_argument naming the file on: a missing or unreadable file, wrong magic, unsupported version,
-/// a truncated file, a bad field (dtype, rank, negative dimension), trailing bytes, or a checksum mismatch.
+/// a truncated file, a bad field (dtype, rank, negative dimension), a repeated name, trailing bytes, or a checksum
+/// mismatch.
 std::vector<std::pair<std::string, autodiff::Array>> load_arrays(const std::filesystem::path& file);
 
 /// Saves m.named_parameters().

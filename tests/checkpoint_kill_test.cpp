@@ -1,4 +1,6 @@
-// A training run killed (SIGKILL) in the middle of saving a checkpoint leaves the previous checkpoint loadable.
+// A process killed (SIGKILL) in the middle of saving a checkpoint leaves the previous checkpoint loadable: killed at
+// each phase of a save through the test-only write hook (deterministic), and also after timed delays (an extra with
+// no count of where the kills landed); two processes saving one path never corrupt it.
 #define BOOST_TEST_MODULE checkpoint_kill_test
 #include <boost/test/unit_test.hpp>
 
@@ -6,6 +8,7 @@
 
 #include "autodiff/autodiff.hpp"
 #include "nn/mlp.hpp"
+#include "nn/file.hpp"
 #include "nn/serialize.hpp"
 
 #include <fmt/format.h>
@@ -15,6 +18,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <stdexcept>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -75,21 +79,118 @@ static_assert(std::atomic<std::int64_t>::is_always_lock_free, "the counters must
 /// Version numbers of kill i start at base(i) + 1 (exact in float up to 2^24).
 constexpr std::int64_t base(int i) { return 100000 * static_cast<std::int64_t>(i + 1); }
 
+
+/// The child's side of the write hook: at the chosen phase, tell the parent through the pipe, then wait to be killed.
+nn::detail::WritePhase stop_phase = nn::detail::WritePhase::encoded;
+int stop_signal_fd = -1;
+void stop_at_phase(nn::detail::WritePhase phase) {
+  if (phase != stop_phase) return;
+  const char c = 1;
+  if (::write(stop_signal_fd, &c, 1) != 1) ::_exit(4);
+  for (;;) ::pause();  // until SIGKILL
+}
+
+/// The temporaries a save of `file` may leave: "<name>.tmp-<pid>-<n>".
+std::vector<fs::path> temporaries(const fs::path& file) {
+  std::vector<fs::path> out;
+  for (const auto& e : fs::directory_iterator(file.parent_path()))
+    if (e.path().filename().string().starts_with(file.filename().string() + ".tmp-")) out.push_back(e.path());
+  return out;
+}
+
 }  // namespace
 
-// Without the temp file and rename (writing the checkpoint in place), a kill during the write leaves a truncated or
-// half-old file: load throws (truncated, checksum mismatch) or finds mixed versions, and the checks below fail. A
-// rename issued before the data is complete fails the same way.
-BOOST_AUTO_TEST_CASE(sigkill_during_save_leaves_a_loadable_checkpoint) {
+// A child saves version `next` over version `old` (or over no file) and is killed at each phase of the save, right
+// after the write hook reports that phase: no timing is involved. Until the rename the file is the old version (or
+// absent), from the rename on it is the new one; at no point is it torn. Writing the checkpoint in place instead, or
+// renaming before the data is complete, fails these checks at the half_written or synced phase.
+BOOST_AUTO_TEST_CASE(sigkill_at_each_phase_of_a_save) {
+  using nn::detail::WritePhase;
+  const TempDir dir("checkpoint_kill_test");
+  nn::MLP model = big_model(), probe = big_model();
+  struct Phase {
+    WritePhase phase;
+    const char* name;
+    bool renamed;    // the new version is in place
+    bool temporary;  // a temporary is left behind
+  };
+  const Phase phases[] = {{WritePhase::encoded, "after encoding", false, false},
+                          {WritePhase::half_written, "mid-write", false, true},
+                          {WritePhase::synced, "after fsync", false, true},
+                          {WritePhase::renaming, "before rename", false, true},
+                          {WritePhase::renamed, "after rename", true, false}};
+  std::int64_t version = 0;
+  for (const bool first_save : {false, true}) {
+    for (const Phase& p : phases) {
+      BOOST_TEST_CONTEXT("killed " << p.name << (first_save ? ", first save" : ", replacing a checkpoint")) {
+        const fs::path file = dir.path / fmt::format("model-{}.ckpt", version);
+        const std::int64_t old = ++version, next = ++version;
+        if (!first_save) {
+          fill(model, old);
+          nn::save(model, file);
+        }
+        int fds[2];
+        BOOST_TEST_REQUIRE(::pipe(fds) == 0);
+        const pid_t pid = ::fork();
+        BOOST_TEST_REQUIRE(pid >= 0);
+        if (pid == 0) {
+          // The child: only the save (no Boost.Test, no exit handlers), stopped by the hook.
+          ::close(fds[0]);
+          stop_phase = p.phase;
+          stop_signal_fd = fds[1];
+          nn::detail::write_hook.store(stop_at_phase);
+          try {
+            fill(model, next);
+            nn::save(model, file);
+          } catch (...) {
+            ::_exit(2);
+          }
+          ::_exit(3);  // the save returned: the hook never stopped it
+        }
+        ::close(fds[1]);
+        char c = 0;
+        const ssize_t n = ::read(fds[0], &c, 1);  // blocks until the child is at the phase (or dies)
+        ::close(fds[0]);
+        if (n == 1) BOOST_TEST_REQUIRE(::kill(pid, SIGKILL) == 0);
+        int status = 0;
+        BOOST_TEST_REQUIRE(::waitpid(pid, &status, 0) == pid);
+        BOOST_TEST_REQUIRE(n == 1, "the child ended without reaching the phase (status " << status << ")");
+        BOOST_TEST_REQUIRE((WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL));
+
+        BOOST_TEST(temporaries(file).size() == (p.temporary ? 1u : 0u));
+        if (first_save && !p.renamed) {
+          BOOST_TEST(!fs::exists(file));  // nothing half-written ever appears under the name
+        } else {
+          fill(probe, -1);
+          try {
+            nn::load(probe, file);  // checks magic, sizes and the CRC
+          } catch (const std::exception& e) {
+            BOOST_ERROR("load failed: " << e.what());
+          }
+          BOOST_TEST(version_of(probe).value_or(-1) == (p.renamed ? next : old));
+        }
+        // The next save works whatever was left behind, and leaves the stale temporary alone.
+        fill(model, next + 1000);
+        nn::save(model, file);
+        nn::load(probe, file);
+        BOOST_TEST(version_of(probe).value_or(-1) == next + 1000);
+        BOOST_TEST(temporaries(file).size() == (p.temporary ? 1u : 0u));
+      }
+    }
+  }
+}
+
+// An extra on top of the deterministic kills above: SIGKILL after delays spread over 0 to 3 save times, so kills also
+// land wherever the machine's timing puts them (between saves, in the encoder, in the kernel). Only correctness is
+// checked; how many kills landed where depends on the machine's load and is reported, never required.
+BOOST_AUTO_TEST_CASE(sigkill_after_timed_delays_leaves_a_loadable_checkpoint) {
   const TempDir dir("checkpoint_kill_test");
   const fs::path file = dir.path / "model.ckpt";
-  fs::path tmp = file;
-  tmp += ".tmp";
   nn::MLP model = big_model();
   nn::MLP probe = big_model();
 
-  // How long one save takes here (encode, CRC, write, fsync, rename).
-  constexpr int timed = 10;
+  // How long one save takes here (encode, CRC, write, fsync, rename): it only spreads the delays.
+  constexpr int timed = 5;
   const auto start = std::chrono::steady_clock::now();
   for (int k = 1; k <= timed; ++k) {
     fill(model, k);
@@ -97,7 +198,6 @@ BOOST_AUTO_TEST_CASE(sigkill_during_save_leaves_a_loadable_checkpoint) {
   }
   const double save_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count() / timed;
   BOOST_TEST_MESSAGE(fmt::format("one save of {} bytes: {:.2f} ms (mean of {})", fs::file_size(file), save_ms, timed));
-
   fill(model, 0);
   nn::save(model, file);  // version 0: what a child killed before its first save must leave
 
@@ -107,7 +207,7 @@ BOOST_AUTO_TEST_CASE(sigkill_during_save_leaves_a_loadable_checkpoint) {
 
   const std::int64_t window_us = std::max<std::int64_t>(30000, static_cast<std::int64_t>(3000 * save_ms));
   constexpr int kills = 20;
-  int mid_save = 0, stale_tmp = 0;
+  int mid_save = 0;
   std::int64_t total_saves = 0;
   for (int i = 0; i < kills; ++i) {
     const pid_t pid = ::fork();
@@ -139,7 +239,6 @@ BOOST_AUTO_TEST_CASE(sigkill_during_save_leaves_a_loadable_checkpoint) {
       const std::int64_t started = progress->started.load(), completed = progress->completed.load();
       const bool in_flight = started != completed;
       mid_save += in_flight;
-      stale_tmp += fs::exists(tmp);
       total_saves = progress->saves.load();
       std::optional<std::int64_t> got;
       try {
@@ -158,22 +257,20 @@ BOOST_AUTO_TEST_CASE(sigkill_during_save_leaves_a_loadable_checkpoint) {
       progress->completed.store(*got);
     }
   }
-  BOOST_TEST_MESSAGE(fmt::format("{} kills: {} landed mid-save, {} left a stale {}; the children completed {} saves",
-                                 kills, mid_save, stale_tmp, tmp.filename().string(), total_saves));
-  // The kills must hit saves in progress for the test to mean anything; a save is most of the child's loop.
-  BOOST_TEST(mid_save >= kills / 2);
-  BOOST_TEST(total_saves > 0);
+  BOOST_TEST_MESSAGE(fmt::format("{} kills: {} landed mid-save, {} stale temporaries in all; the children completed {} "
+                                 "saves (reported, not required: it depends on the machine's load)",
+                                 kills, mid_save, temporaries(file).size(), total_saves));
   progress->~Progress();
   ::munmap(mem, sizeof(Progress));
 }
 
-// A "<file>.tmp" left by a killed save (partial, or garbage) does not disturb loading the checkpoint, and the next
-// save replaces it.
+// A temporary left by a killed save (partial, or garbage) does not disturb loading the checkpoint or saving it
+// again, and is not touched: its name holds another writer's process id, so it is not this writer's to remove.
 BOOST_AUTO_TEST_CASE(stale_tmp_file_does_not_break_save_or_load) {
   const TempDir dir("checkpoint_kill_test");
   const fs::path file = dir.path / "model.ckpt";
   fs::path tmp = file;
-  tmp += ".tmp";
+  tmp += ".tmp-999999999-0";
   nn::MLP model = big_model(), probe = big_model();
   fill(model, 7);
   nn::save(model, file);
@@ -184,11 +281,73 @@ BOOST_AUTO_TEST_CASE(stale_tmp_file_does_not_break_save_or_load) {
     fs::resize_file(tmp, fs::file_size(tmp) / 2);
     std::ofstream(tmp, std::ios::app | std::ios::binary) << std::string(4 << 20, 'x');
   }
+  const auto stale_size = fs::file_size(tmp);
   nn::load(probe, file);
   BOOST_TEST(version_of(probe).value_or(-1) == 7);
   fill(model, 9);
   nn::save(model, file);
-  BOOST_TEST(!fs::exists(tmp));  // renamed away
   nn::load(probe, file);
   BOOST_TEST(version_of(probe).value_or(-1) == 9);
+  BOOST_TEST(fs::file_size(tmp) == stale_size);
+}
+
+// Two processes saving checkpoints to one path while this one loads it: every load succeeds and finds one complete
+// version, and the file ends as one writer's last version. Before, the writers shared "<file>.tmp": 2 runs in 30
+// left a 0-byte or corrupt file, and a reader saw "checksum mismatch" 10 times in 2000 reads.
+BOOST_AUTO_TEST_CASE(two_processes_saving_one_path_never_corrupt_it) {
+  const TempDir dir("checkpoint_kill_test");
+  const fs::path file = dir.path / "shared.ckpt";
+  std::mt19937_64 gen(0);
+  nn::MLP model({784, 64, 10}, gen), probe({784, 64, 10}, gen);
+  fill(model, 0);
+  nn::save(model, file);
+  constexpr int saves = 40;
+  std::vector<pid_t> children;
+  for (int w = 1; w <= 2; ++w) {
+    const pid_t pid = ::fork();
+    BOOST_TEST_REQUIRE(pid >= 0);
+    if (pid == 0) {
+      try {
+        for (int k = 1; k <= saves; ++k) {  // writer w saves versions 1000 w + k
+          fill(model, 1000 * w + k);
+          nn::save(model, file);
+        }
+      } catch (...) {
+        ::_exit(2);
+      }
+      ::_exit(0);
+    }
+    children.push_back(pid);
+  }
+  std::size_t loads = 0, failures = 0;
+  std::string first_failure;
+  auto children_running = [&] {
+    for (pid_t& pid : children) {
+      int status = 0;
+      if (pid > 0 && ::waitpid(pid, &status, WNOHANG) == pid) {
+        BOOST_TEST((WIFEXITED(status) && WEXITSTATUS(status) == 0), "writer exit status " << status);
+        pid = 0;
+      }
+    }
+    return std::any_of(children.begin(), children.end(), [](pid_t p) { return p > 0; });
+  };
+  while (children_running() || loads == 0) {
+    try {
+      fill(probe, -1);
+      nn::load(probe, file);
+      ++loads;
+      const std::int64_t v = version_of(probe).value_or(-1);
+      if (!(v == 0 || (v > 1000 && v <= 1000 + saves) || (v > 2000 && v <= 2000 + saves)))
+        throw std::runtime_error(fmt::format("found a torn or unknown version ({})", v));
+    } catch (const std::exception& e) {
+      ++failures;
+      if (first_failure.empty()) first_failure = e.what();
+    }
+  }
+  BOOST_TEST(failures == 0u, "first failure: " << first_failure);
+  BOOST_TEST_MESSAGE(loads << " loads during " << 2 * saves << " saves");
+  nn::load(probe, file);
+  const std::int64_t last = version_of(probe).value_or(-1);
+  BOOST_TEST((last == 1000 + saves || last == 2000 + saves));  // the last complete write wins
+  BOOST_TEST(temporaries(file).empty());
 }

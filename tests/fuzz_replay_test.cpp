@@ -56,6 +56,8 @@ BOOST_AUTO_TEST_CASE(checkpoint_corpus) { BOOST_TEST(replay("checkpoint") >= 2);
 
 BOOST_AUTO_TEST_CASE(graph_corpus) { BOOST_TEST(replay("graph") >= 3); }
 
+BOOST_AUTO_TEST_CASE(train_corpus) { BOOST_TEST(replay("train") >= 4); }
+
 // The oracle can fail: an input the targets must flag is reported as a FuzzFailure, not swallowed.
 BOOST_AUTO_TEST_CASE(unknown_target_is_an_error) {
   const std::uint8_t b = 0;

@@ -129,7 +129,7 @@ BOOST_AUTO_TEST_CASE(errors_name_the_file) {
     };
   };
   BOOST_CHECK_EXCEPTION(nn::write_svg(file, "t", "epoch", {{"Loss", "loss", {{"a", {1}}}}}),
-                        std::invalid_argument, names("cannot write file"));
+                        std::invalid_argument, names("missing_dir' does not exist"));
   BOOST_CHECK_EXCEPTION(nn::write_svg(file, "t", "epoch", {}), std::invalid_argument, names("no panels"));
   BOOST_TEST(!fs::exists(file.parent_path()));
 }

@@ -29,25 +29,15 @@
 
 namespace fuzz {
 
-namespace {
-
 namespace fs = std::filesystem;
-using autodiff::Array;
-using autodiff::Dtype;
-using autodiff::Shape;
-using autodiff::Tensor;
-using autodiff::Var;
 
 [[noreturn]] void fail(const std::string& what) { throw FuzzFailure(what); }
 
-/// With AUTODIFF_FUZZ_VERBOSE set, says what each input led to (for writing seeds and regressions).
 void note(std::string_view what) {
   static const bool verbose = std::getenv("AUTODIFF_FUZZ_VERBOSE") != nullptr;
   if (verbose) fmt::print(stderr, "fuzz: {}\n", what);
 }
 
-/// A documented error: exactly std::invalid_argument or std::logic_error, with an "<op>: <what>" message.
-/// Anything else (another type, an empty or shapeless message) is a FuzzFailure.
 void expect_documented(const std::exception& e, std::string_view where) {
   const std::string msg = e.what();
   if (typeid(e) != typeid(std::invalid_argument) && typeid(e) != typeid(std::logic_error))
@@ -58,7 +48,6 @@ void expect_documented(const std::exception& e, std::string_view where) {
   note(fmt::format("{}: documented error: {}", where, msg));
 }
 
-/// The message of the exception in flight.
 std::string in_flight() {
   try {
     throw;
@@ -69,7 +58,6 @@ std::string in_flight() {
   }
 }
 
-/// Classifies the exception in flight: FuzzFailure passes through, documented errors return, the rest fail.
 void classify(std::string_view where) {
   try {
     throw;
@@ -81,6 +69,19 @@ void classify(std::string_view where) {
     fail(fmt::format("{}: a non-std exception", where));
   }
 }
+
+fs::path scratch_path(const char* name) {
+  const fs::path dir = fs::exists("/dev/shm") ? fs::path("/dev/shm") : fs::temp_directory_path();
+  return dir / fmt::format("autodiff-fuzz-{}-{}", ::getpid(), name);
+}
+
+namespace {
+
+using autodiff::Array;
+using autodiff::Dtype;
+using autodiff::Shape;
+using autodiff::Tensor;
+using autodiff::Var;
 
 /// An in-memory file with a path (memfd), rewritten for every input; a file in /dev/shm or /tmp if memfd fails.
 class MemFile {
@@ -161,7 +162,8 @@ void check_idx(const nn::IdxFile& idx, std::string_view what) {
 }  // namespace
 
 int fuzz_idx(const std::uint8_t* data, std::size_t size) {
-  static MemFile images("fuzz-idx-images"), labels("fuzz-idx-labels"), again("fuzz-idx-again");
+  static MemFile images("fuzz-idx-images"), labels("fuzz-idx-labels");
+  static const fs::path again = scratch_path("idx-again");
   if (size < 1) return 0;
   const std::uint8_t mode = data[0];
   std::span<const std::uint8_t> rest(data + 1, size - 1);
@@ -183,18 +185,20 @@ int fuzz_idx(const std::uint8_t* data, std::size_t size) {
     // Round trip: what was read writes back to an equal file, plain and gzipped.
     for (bool gz : {false, true}) {
       try {
-        nn::write_idx(again.path(), idx.dims, idx.bytes, gz);
+        nn::write_idx(again, idx.dims, idx.bytes, gz);
       } catch (...) {
         classify("write_idx");
         fail(fmt::format("write_idx: rejected what read_idx accepted ({})", in_flight()));
       }
       nn::IdxFile back;
       try {
-        back = nn::read_idx(again.path());
+        back = nn::read_idx(again);
       } catch (...) {
         classify("read_idx");
         fail(fmt::format("read_idx: rejected what write_idx wrote ({})", in_flight()));
       }
+      std::error_code ec;
+      fs::remove(again, ec);
       if (back.dims != idx.dims || back.bytes != idx.bytes) fail("read_idx: write_idx round trip differs");
     }
     return 0;
@@ -233,10 +237,7 @@ int fuzz_idx(const std::uint8_t* data, std::size_t size) {
 
 int fuzz_checkpoint(const std::uint8_t* data, std::size_t size) {
   static MemFile file("fuzz-checkpoint");
-  static const fs::path resave = [] {
-    const fs::path dir = fs::exists("/dev/shm") ? fs::path("/dev/shm") : fs::temp_directory_path();
-    return dir / fmt::format("autodiff-fuzz-{}-resave", ::getpid());
-  }();
+  static const fs::path resave = scratch_path("resave");
   if (size < 1) return 0;
   std::vector<std::uint8_t> bytes(data + 1, data + size);
   if ((data[0] & 1) && bytes.size() >= 4) {
@@ -732,7 +733,8 @@ int run_target(const std::string& name, const std::uint8_t* data, std::size_t si
   if (name == "idx") return fuzz_idx(data, size);
   if (name == "checkpoint") return fuzz_checkpoint(data, size);
   if (name == "graph") return fuzz_graph(data, size);
-  throw std::invalid_argument(fmt::format("run_target: unknown target '{}' (expected idx, checkpoint or graph)", name));
+  if (name == "train") return fuzz_train(data, size);
+  throw std::invalid_argument(fmt::format("run_target: unknown target '{}' (expected idx, checkpoint, graph or train)", name));
 }
 
 }  // namespace fuzz

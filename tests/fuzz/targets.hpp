@@ -3,8 +3,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <exception>
+#include <filesystem>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace fuzz {
 
@@ -13,6 +16,21 @@ namespace fuzz {
 struct FuzzFailure : std::runtime_error {
   explicit FuzzFailure(const std::string& what) : std::runtime_error(what) {}
 };
+
+/// Throws FuzzFailure(what).
+[[noreturn]] void fail(const std::string& what);
+/// With AUTODIFF_FUZZ_VERBOSE set, says what each input led to (for writing seeds and regressions).
+void note(std::string_view what);
+/// A documented error: exactly std::invalid_argument or std::logic_error, with an "<op>: <what>" message.
+/// Anything else (another type, an empty or shapeless message) is a FuzzFailure.
+void expect_documented(const std::exception& e, std::string_view where);
+/// The message of the exception in flight.
+std::string in_flight();
+/// Classifies the exception in flight: FuzzFailure passes through, documented errors return, the rest fail.
+void classify(std::string_view where);
+/// A named file in /dev/shm (or the temp directory) for the library's writers, which replace a file by renaming a
+/// new one over it and so need a real directory entry (a memfd's /proc/self/fd path has none, and is refused).
+std::filesystem::path scratch_path(const char* name);
 
 /// nn::read_idx (plain, gzip, or the input gzipped here first) and nn::load_idx_pair on a split input.
 /// Input: byte 0 selects the mode (bit 0: gzip the rest; bit 1: pair mode, bytes 1-2 = image file length).
@@ -26,7 +44,12 @@ int fuzz_checkpoint(const std::uint8_t* data, std::size_t size);
 /// documented exception at op construction or produce gradients that pass gradcheck where the function is smooth.
 int fuzz_graph(const std::uint8_t* data, std::size_t size);
 
-/// Calls a target by name ("idx", "checkpoint", "graph"). @throws std::invalid_argument for another name.
+/// The training program's command line (examples/train_cli.hpp) and a Trainer checkpoint's meaning
+/// (Trainer::checkpoint_config, checkpoint_data, load). Byte 0 bit 0 picks: 0 = flags, the rest split at NUL bytes
+/// into arguments; 1 = a checkpoint of a small trainer whose entries the rest of the input rewrites.
+int fuzz_train(const std::uint8_t* data, std::size_t size);
+
+/// Calls a target by name ("idx", "checkpoint", "graph", "train"). @throws std::invalid_argument for another name.
 int run_target(const std::string& name, const std::uint8_t* data, std::size_t size);
 
 }  // namespace fuzz
