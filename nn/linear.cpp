@@ -32,17 +32,11 @@ Linear::Linear(std::int64_t in, std::int64_t out, std::mt19937_64& gen, Init ini
     throw std::invalid_argument(fmt::format("Linear: sizes must be positive (in {}, out {})", in, out));
   weight_ = draw(Shape{in, out}, in, gen, init, dtype);
   bias_ = draw(Shape{out}, in, gen, init, dtype);
-  register_parameter("weight", &weight_);
-  register_parameter("bias", &bias_);
 }
 
-Linear::Linear(Linear&& o) noexcept
-    : Module(), in_(o.in_), out_(o.out_), weight_(std::move(o.weight_)), bias_(std::move(o.bias_)) {
-  // Registration cannot throw here: the names are fixed, unique and the registry is empty.
-  register_parameter("weight", &weight_);
-  register_parameter("bias", &bias_);
-  train(o.training());
-  o.clear_registry();
+void Linear::list(ModuleVisitor& v) {
+  v.parameter("weight", weight_);
+  v.parameter("bias", bias_);
 }
 
 Tensor Linear::forward(const Tensor& a) const {

@@ -25,19 +25,17 @@ std::string_view name(Init init);
 
 /// Affine layer. weight is W [in, out], where w_kj joins neuron k of the previous layer to neuron j of this one;
 /// bias is b [out]. Parameter names: "weight", "bias".
-/// Movable (re-registers its members), not copyable.
 class Linear : public Module {
  public:
   /// Draws W then b from `gen` (its 64-bit words, so identical on every standard library).
   /// @throws std::invalid_argument when in or out is not positive.
   Linear(std::int64_t in, std::int64_t out, std::mt19937_64& gen, Init init = Init::uniform,
          autodiff::Dtype dtype = autodiff::Dtype::f32);
-  Linear(Linear&& o) noexcept;
-  Linear& operator=(Linear&&) = delete;
 
+  void list(ModuleVisitor& v) override;
   /// z = a W + b: [B,in] x [in,out] + [out] -> [B,out]. A 1-D input [in] is one example and gives [out].
   /// @throws std::invalid_argument when a's last dimension differs from in_features() or its dtype differs.
-  autodiff::Tensor forward(const autodiff::Tensor& a) const;
+  autodiff::Tensor forward(const autodiff::Tensor& a) const override;
 
   autodiff::Tensor& weight() { return weight_; }
   autodiff::Tensor& bias() { return bias_; }

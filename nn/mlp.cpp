@@ -26,27 +26,17 @@ MLP::MLP(std::vector<std::int64_t> sizes, std::mt19937_64& gen, Activation hidde
   for (std::size_t i = 0; i < sizes_.size(); ++i)
     if (sizes_[i] <= 0)
       throw std::invalid_argument(fmt::format("MLP: size {} is {} (sizes {})", i, sizes_[i], fmt::join(sizes_, "-")));
-  for (std::size_t l = 1; l < sizes_.size(); ++l)
-    layers_.push_back(std::make_unique<Linear>(sizes_[l - 1], sizes_[l], gen, init, dtype));
-  register_layers();
+  for (std::size_t l = 1; l < sizes_.size(); ++l) layers_.emplace_back(sizes_[l - 1], sizes_[l], gen, init, dtype);
 }
 
-MLP::MLP(MLP&& o) noexcept
-    : Module(), sizes_(std::move(o.sizes_)), hidden_(o.hidden_), output_(o.output_), dtype_(o.dtype_),
-      layers_(std::move(o.layers_)) {
-  register_layers();
-  train(o.training());
-  o.clear_registry();
-}
-
-void MLP::register_layers() {
-  for (std::size_t i = 0; i < layers_.size(); ++i) register_module(fmt::format("layers.{}", i), layers_[i].get());
+void MLP::list(ModuleVisitor& v) {
+  for (std::size_t i = 0; i < layers_.size(); ++i) v.child(fmt::format("layers.{}", i), layers_[i]);
 }
 
 Linear& MLP::layer(std::size_t l) {
   if (l < 1 || l > layers_.size())
     throw std::out_of_range(fmt::format("MLP::layer: layer {} out of range [1, {}]", l, layers_.size()));
-  return *layers_[l - 1];
+  return layers_[l - 1];
 }
 
 const Linear& MLP::layer(std::size_t l) const { return const_cast<MLP*>(this)->layer(l); }
@@ -54,7 +44,7 @@ const Linear& MLP::layer(std::size_t l) const { return const_cast<MLP*>(this)->l
 Tensor MLP::forward(const Tensor& x) const {
   Tensor a = x;
   for (std::size_t l = 0; l < layers_.size(); ++l)
-    a = activate(layers_[l]->forward(a), l + 1 == layers_.size() ? output_ : hidden_);
+    a = activate(layers_[l].forward(a), l + 1 == layers_.size() ? output_ : hidden_);
   return a;
 }
 
@@ -63,7 +53,7 @@ Tensor MLP::forward(const Tensor& x, Trace& trace) const {
   trace.a.assign(layers_.size() + 1, Tensor());
   trace.a[0] = x;
   for (std::size_t l = 1; l <= layers_.size(); ++l) {
-    trace.z[l] = layers_[l - 1]->forward(trace.a[l - 1]);
+    trace.z[l] = layers_[l - 1].forward(trace.a[l - 1]);
     trace.a[l] = activate(trace.z[l], l == layers_.size() ? output_ : hidden_);
   }
   return trace.a.back();

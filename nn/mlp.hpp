@@ -48,17 +48,16 @@ struct Trace {
 
 /// Multilayer perceptron with sizes n_0, n_1, ..., n_L. Hidden layers use `hidden`, layer L uses `output`.
 /// Parameter names "layers.0.weight", "layers.0.bias", ... (0-based, as PyTorch); layer(1) is W^(1) (1-based).
-/// Movable (re-registers its layers), not copyable.
 class MLP : public Module {
  public:
   /// @throws std::invalid_argument when fewer than two sizes are given or a size is not positive.
   MLP(std::vector<std::int64_t> sizes, std::mt19937_64& gen, Activation hidden = Activation::sigmoid,
       Activation output = Activation::sigmoid, Init init = Init::uniform, autodiff::Dtype dtype = autodiff::Dtype::f32);
-  MLP(MLP&& o) noexcept;
-  MLP& operator=(MLP&&) = delete;
 
+  /// Children "layers.0", "layers.1", ...
+  void list(ModuleVisitor& v) override;
   /// a^(L) for a batch x [B, n_0] (or one example [n_0]).
-  autodiff::Tensor forward(const autodiff::Tensor& x) const;
+  autodiff::Tensor forward(const autodiff::Tensor& x) const override;
   /// The same, recording every z^(l) and a^(l) in `trace`.
   autodiff::Tensor forward(const autodiff::Tensor& x, Trace& trace) const;
 
@@ -73,12 +72,10 @@ class MLP : public Module {
   autodiff::Dtype dtype() const { return dtype_; }
 
  private:
-  void register_layers();
-
   std::vector<std::int64_t> sizes_;
   Activation hidden_, output_;
   autodiff::Dtype dtype_;
-  std::vector<std::unique_ptr<Linear>> layers_;
+  std::vector<Linear> layers_;
 };
 
 }  // namespace nn

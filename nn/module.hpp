@@ -1,55 +1,60 @@
-// Module: the base of every layer and model; a registry of named parameters and child modules.
+// Module: the base of every layer and model. A module lists its parameters and children when asked; nothing is
+// registered, so a module moves like any value.
 #pragma once
 
 #include "autodiff/tensor.hpp"
 
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 namespace nn {
 
-/// Base class of layers and models. A module registers pointers to its own parameter Tensors and child modules,
-/// which gives hierarchical names ("layers.0.weight") as PyTorch's state_dict keys.
+class Module;
+
+/// Receives a module's parameters and child modules (see Module::list).
+class ModuleVisitor {
+ public:
+  virtual ~ModuleVisitor() = default;
+  virtual void parameter(std::string_view name, autodiff::Tensor& t) = 0;
+  virtual void child(std::string_view name, Module& m) = 0;
+};
+
+/// Base class of layers and models. A layer overrides list() to name its parameters and children, which gives
+/// hierarchical names ("layers.0.weight") as PyTorch's state_dict keys, and forward() for a one-input model.
 ///
-/// Ownership: Module is neither copyable nor movable, so a registered pointer can never dangle through a copy or
-/// a move that forgot to re-register. A derived class may offer a move constructor; it must then start from a fresh
-/// Module, register its own (moved) members again and clear_registry() the source, as Linear and MLP do. Hold children through
-/// std::unique_ptr (or as members) so their addresses stay fixed.
+/// There is no registry of pointers: list() is asked each time, so a default move is correct and a layer needs no
+/// hand-written move constructor. Modules are not copyable (a copy would share the parameters' storage).
 class Module {
  public:
   Module() = default;
   Module(const Module&) = delete;
   Module& operator=(const Module&) = delete;
-  Module(Module&&) = delete;
-  Module& operator=(Module&&) = delete;
+  Module(Module&&) noexcept = default;
+  Module& operator=(Module&&) noexcept = default;
   virtual ~Module();
 
-  /// Parameters with hierarchical names: own parameters first, then each child's, in registration order.
+  /// Names this module's own parameters and its children, in order: v.parameter("weight", weight_) ...
+  virtual void list(ModuleVisitor& v) = 0;
+  /// The output for one input tensor. @throws std::logic_error for a module that takes other inputs.
+  virtual autodiff::Tensor forward(const autodiff::Tensor& x) const;
+
+  /// Parameters with hierarchical names: own parameters first, then each child's, in list() order.
+  /// @throws std::invalid_argument for an empty, badly dotted or repeated name.
   std::vector<std::pair<std::string, autodiff::Tensor>> named_parameters() const;
   /// The same tensors without names (handles sharing the parameters' storage).
   std::vector<autodiff::Tensor> parameters() const;
-  /// Resets the accumulated grad of every parameter to zero.
+  /// Children with their names (direct children only).
+  std::vector<std::pair<std::string, Module*>> named_children() const;
+  /// Drops the accumulated grad of every parameter.
   void zero_grad();
-  /// Sets training mode on this module and every child.
+  /// Sets training mode on this module and every child (dropout and similar layers read it).
   void train(bool on = true);
   void eval() { train(false); }
   bool training() const { return training_; }
 
- protected:
-  /// Registers a parameter member under `name`. @throws std::invalid_argument on an empty or duplicate name.
-  void register_parameter(std::string name, autodiff::Tensor* t);
-  /// Registers a child module under `name`; its parameters appear as "name.<child name>".
-  void register_module(std::string name, Module* m);
-  /// Forgets every registration: for a move constructor to empty its moved-from source, whose pointers would
-  /// otherwise refer to members that now belong to another object.
-  void clear_registry() noexcept;
-
  private:
-  void check_name(const std::string& name) const;
-
-  std::vector<std::pair<std::string, autodiff::Tensor*>> params_;
-  std::vector<std::pair<std::string, Module*>> children_;
   bool training_ = true;
 };
 

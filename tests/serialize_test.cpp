@@ -214,10 +214,11 @@ BOOST_AUTO_TEST_CASE(loading_into_a_different_model) {
   BOOST_CHECK(throws_with<E>([&] { nn::load(doubles, file); }, {"m.adnn", "dtype differs", "expected float64", "found float32"}));
 
   struct Renamed : nn::Module {
-    std::unique_ptr<nn::Linear> a, b;
-    explicit Renamed(std::mt19937_64& g) : a(std::make_unique<nn::Linear>(2, 3, g)), b(std::make_unique<nn::Linear>(3, 1, g)) {
-      register_module("first", a.get());
-      register_module("second", b.get());
+    nn::Linear a, b;
+    explicit Renamed(std::mt19937_64& g) : a(2, 3, g), b(3, 1, g) {}
+    void list(nn::ModuleVisitor& v) override {
+      v.child("first", a);
+      v.child("second", b);
     }
   } renamed(gen);
   BOOST_CHECK(throws_with<E>([&] { nn::load(renamed, file); },
