@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <ostream>
+#include <stdexcept>
 
 namespace autodiff {
 
@@ -100,7 +101,13 @@ auto fmt::formatter<autodiff::Var>::format(const autodiff::Var& v, format_contex
   autodiff::detail::append(buf, "Var(value=");
   element(buf, v.value());
   autodiff::detail::append(buf, ", grad=");
-  element(buf, v.grad());
+  // An op node whose graph was released keeps its value but not its grad: print that rather than fail.
+  try {
+    const double g = v.grad();
+    element(buf, g);
+  } catch (const std::logic_error&) {
+    autodiff::detail::append(buf, "released");
+  }
   buf.push_back(')');
   return autodiff::detail::flush(buf, ctx);
 }

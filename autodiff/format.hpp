@@ -87,7 +87,7 @@ struct fmt::formatter<autodiff::Tensor> : autodiff::detail::ElementFormat {
   auto format(const autodiff::Tensor& t, format_context& ctx) const -> decltype(ctx.out());
 };
 
-/// "Var(value=24, grad=0)": the spec applies to both numbers.
+/// "Var(value=24, grad=0)": the spec applies to both numbers ("grad=released" once its graph is gone).
 template <>
 struct fmt::formatter<autodiff::Var> : autodiff::detail::ElementFormat {
   auto format(const autodiff::Var& v, format_context& ctx) const -> decltype(ctx.out());

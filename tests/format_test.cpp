@@ -46,6 +46,14 @@ BOOST_AUTO_TEST_CASE(no_spec_prints_as_before) {
   BOOST_TEST(fmt::format("{}", autodiff::scalar(1.0 / 3.0, Dtype::f64)) == "Tensor(0.333333, shape=[], dtype=float64)");
   BOOST_TEST(fmt::format("{}", Tensor()) == "Tensor(undefined)");
   BOOST_TEST(fmt::format("{}", Var(2.5)) == "Var(value=2.5, grad=0)");
+  Var y;
+  {
+    autodiff::TapeScope scope;
+    y = Var(2.0) * 3.0;
+    autodiff::backward(y);
+    BOOST_TEST(fmt::format("{}", y) == "Var(value=6, grad=1)");
+  }
+  BOOST_TEST(fmt::format("{}", y) == "Var(value=6, grad=released)");  // its graph is gone, its value is not
   BOOST_TEST(fmt::format("{}", autodiff::zeros(Shape{0, 2})) == "Tensor([], shape=[0,2], dtype=float32)");
 }
 
