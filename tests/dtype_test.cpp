@@ -2,6 +2,8 @@
 #define BOOST_TEST_MODULE dtype_test
 #include <boost/test/unit_test.hpp>
 
+#include "throws_with.hpp"
+
 #include "autodiff/autodiff.hpp"
 
 #include <cmath>
@@ -17,19 +19,6 @@ using namespace autodiff;
 namespace tt = boost::test_tools;
 
 namespace {
-template <class E>
-auto says(std::vector<std::string> words) {
-  return [words = std::move(words)](const std::exception& e) {
-    const std::string msg = e.what();
-    if (typeid(e) != typeid(E)) return false;
-    for (const std::string& w : words)
-      if (msg.find(w) == std::string::npos) {
-        BOOST_TEST_MESSAGE("message lacks '" << w << "': " << msg);
-        return false;
-      }
-    return true;
-  };
-}
 const auto invalid = says<std::invalid_argument>;
 }  // namespace
 

@@ -2,6 +2,8 @@
 #define BOOST_TEST_MODULE errors_test
 #include <boost/test/unit_test.hpp>
 
+#include "throws_with.hpp"
+
 #include "autodiff/autodiff.hpp"
 
 #include <array>
@@ -14,24 +16,6 @@ using namespace autodiff;
 
 namespace {
 
-/// Predicate for BOOST_CHECK_EXCEPTION(expr, std::exception, says<E>({...})): the exception is exactly E (not a
-/// subclass: std::invalid_argument is a std::logic_error) and its message contains every word.
-template <class E>
-auto says(std::vector<std::string> words) {
-  return [words = std::move(words)](const std::exception& e) {
-    const std::string msg = e.what();
-    if (typeid(e) != typeid(E)) {
-      BOOST_TEST_MESSAGE("wrong exception type " << typeid(e).name() << ": " << msg);
-      return false;
-    }
-    for (const std::string& w : words)
-      if (msg.find(w) == std::string::npos) {
-        BOOST_TEST_MESSAGE("message lacks '" << w << "': " << msg);
-        return false;
-      }
-    return true;
-  };
-}
 const auto invalid = says<std::invalid_argument>;
 const auto logic = says<std::logic_error>;
 const auto out_of_range = says<std::out_of_range>;

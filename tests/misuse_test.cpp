@@ -7,6 +7,8 @@
 #include "rss.hpp"
 #include "sanitizers.hpp"
 
+#include "throws_with.hpp"
+
 #include "autodiff/autodiff.hpp"
 
 #include <sys/wait.h>
@@ -29,23 +31,6 @@ namespace tt = boost::test_tools;
 
 namespace {
 
-/// Predicate: the exception is exactly E and its message holds every word.
-template <class E>
-auto says(std::vector<std::string> words) {
-  return [words = std::move(words)](const std::exception& e) {
-    const std::string msg = e.what();
-    if (typeid(e) != typeid(E)) {
-      BOOST_TEST_MESSAGE("wrong exception type " << typeid(e).name() << ": " << msg);
-      return false;
-    }
-    for (const std::string& w : words)
-      if (msg.find(w) == std::string::npos) {
-        BOOST_TEST_MESSAGE("message lacks '" << w << "': " << msg);
-        return false;
-      }
-    return true;
-  };
-}
 const auto logic = says<std::logic_error>;
 const auto invalid = says<std::invalid_argument>;
 const auto out_of_range = says<std::out_of_range>;
