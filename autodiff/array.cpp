@@ -53,8 +53,14 @@ struct Pool {
   }
 };
 
+// The pool through a constant-initialised initial-exec pointer: a function-local thread_local alone costs a
+// __tls_get_addr call and a guard check on every buffer.
+constinit thread_local __attribute__((tls_model("initial-exec"))) Pool* pool_cache = nullptr;
 Pool& pool() {
+  if (Pool* p = pool_cache) [[likely]]
+    return *p;
   thread_local Pool p;
+  pool_cache = &p;
   return p;
 }
 

@@ -50,9 +50,13 @@ Registry& registry() {
 }
 
 const void* thread_token() {
-  static constinit thread_local char token = 0;
+  static constinit thread_local AUTODIFF_TLS char token = 0;
   return &token;
 }
+
+// The default tape through a constant-initialised initial-exec pointer (see pool() in array.cpp): every op on the
+// default tape asks for it.
+constinit thread_local AUTODIFF_TLS Tape* default_tape_ptr = nullptr;
 
 [[noreturn]] void die(const std::string& message) {
   std::fprintf(stderr, "autodiff: %s\n", message.c_str());
@@ -76,13 +80,17 @@ Tape::~Tape() {
   // A dangling current tape or a scope that would restore this one is a use-after-free waiting to happen.
   if (detail::current_tape == this) die(fmt::format("a Tape (epoch {}) was destroyed while it is the current tape", epoch()));
   if (scopes_ > 0) die(fmt::format("a Tape (epoch {}) was destroyed while {} TapeScope(s) over it are active", epoch(), scopes_));
+  if (default_tape_ptr == this) default_tape_ptr = nullptr;
   if (registry_gone) return;
   std::lock_guard lock(registry().mutex);
   registry().tapes.erase(this);
 }
 
 Tape& Tape::default_tape() {
+  if (Tape* t = default_tape_ptr) [[likely]]
+    return *t;
   thread_local Tape t{DefaultTag{}};
+  default_tape_ptr = &t;
   return t;
 }
 

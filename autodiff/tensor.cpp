@@ -18,8 +18,12 @@ struct ImplPool {
     for (TensorImpl* p : free) delete p;
   }
 };
+constinit thread_local AUTODIFF_TLS ImplPool* impl_pool_cache = nullptr;  // see pool() in array.cpp
 ImplPool& impl_pool() {
+  if (ImplPool* p = impl_pool_cache) [[likely]]
+    return *p;
   thread_local ImplPool p;
+  impl_pool_cache = &p;
   return p;
 }
 }  // namespace

@@ -33,8 +33,12 @@ struct LeafCache {
     g.free.insert(g.free.end(), free.begin(), free.end());
   }
 };
+constinit thread_local AUTODIFF_TLS LeafCache* leaf_cache_ptr = nullptr;  // see pool() in array.cpp
 LeafCache& leaf_cache() {
+  if (LeafCache* c = leaf_cache_ptr) [[likely]]
+    return *c;
   thread_local LeafCache c;
+  leaf_cache_ptr = &c;
   return c;
 }
 
