@@ -183,9 +183,10 @@ Tensor gather(const Tensor& x, int dim, const Tensor& idx, Site site) {
     for_each_indexed(idx.shape(), v.shape(), ax, idx.value().data<std::int64_t>(),
                      [&](std::int64_t f, std::int64_t off) { po[f] = px[off]; });
   });
-  return make_op("gather", std::move(out), {x}, [ax, idx, xs = v.shape()](const Tensor& grad, const Tensor&, BackwardContext& dx) {
-    dx[0] += scatter_add(zeros(xs, grad.dtype()), ax, idx, grad);
-  }, site);
+  return make_op("gather", std::move(out), {x},
+                 [ax, idx, xs = v.shape()](const Tensor& grad, const Tensor&, BackwardContext& dx) {
+                   dx[0] += scatter_add(zeros(xs, grad.dtype()), ax, idx, grad);
+                 }, site);
 }
 
 /// forward:  out = x; out[c with c[dim] replaced by idx[c]] += src[c] for every multi-index c of idx
@@ -194,7 +195,8 @@ Tensor scatter_add(const Tensor& x, int dim, const Tensor& idx, const Tensor& sr
   const int ax = check_gather("scatter_add", x, dim, idx);
   check_addable("scatter_add", x, src);
   if (!(src.shape() == idx.shape()))
-    throw std::invalid_argument(fmt::format("scatter_add: src must have idx's shape (src {}, idx {})", describe(src), describe(idx)));
+    throw std::invalid_argument(
+        fmt::format("scatter_add: src must have idx's shape (src {}, idx {})", describe(src), describe(idx)));
   Array out = x.value().clone();
   dispatch_all(out.dtype(), [&]<class T>(T) {
     if constexpr (!std::is_same_v<T, bool>) {
