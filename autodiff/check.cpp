@@ -105,3 +105,50 @@ void check_reshape(std::string_view op, const Tensor& from, const Shape& to) {
 }
 
 }  // namespace autodiff
+
+namespace autodiff {
+
+void check_mask(std::string_view op, std::string_view what, const Tensor& t) {
+  if (t.dtype() != Dtype::b8)
+    throw std::invalid_argument(fmt::format("{}: {} must be a bool mask (got {} {}); make one with a comparison such as "
+                                            "gt(x, 0.0), or convert with x.to(Dtype::b8)",
+                                            op, what, dtype_name(t.dtype()), describe(t)));
+}
+
+void check_index_values(std::string_view op, const Tensor& idx, int dim, std::int64_t size, std::string_view x_name,
+                        const Tensor& x) {
+  const std::int64_t* p = idx.value().data<std::int64_t>();
+  const std::int64_t n = idx.numel();
+  for (std::int64_t f = 0; f < n; ++f) {
+    // One unsigned compare covers both ends: a negative index wraps to a huge value.
+    if (static_cast<std::uint64_t>(p[f]) < static_cast<std::uint64_t>(size)) [[likely]]
+      continue;
+    // idx's multi-index of element f, "1,2".
+    std::array<std::int64_t, Shape::max_rank> coords{};
+    const auto dims = idx.shape().dims();
+    std::int64_t rest = f;
+    for (std::size_t d = dims.size(); d-- > 0;) {
+      coords[d] = rest % dims[d];  // dims[d] > 0: idx has an element f
+      rest /= dims[d];
+    }
+    std::string at;
+    for (std::size_t d = 0; d < dims.size(); ++d) at += fmt::format("{}{}", d ? "," : "", coords[d]);
+    throw std::invalid_argument(fmt::format("{}: index {} at idx[{}] out of range for dim {} of size {} ({} {}, idx {})", op,
+                                            p[f], at, dim, size, x_name, describe(x), describe(idx)));
+  }
+}
+
+Shape check_where(std::string_view op, const Tensor& cond, const Tensor& a, const Tensor& b) {
+  check_mask(op, "cond", cond);
+  if (a.dtype() != b.dtype())
+    throw std::invalid_argument(fmt::format("{}: a and b differ in dtype (a {} {}, b {} {}); convert one with x.to(...)", op,
+                                            dtype_name(a.dtype()), describe(a), dtype_name(b.dtype()), describe(b)));
+  std::optional<Shape> ab = try_broadcast(a.shape(), b.shape());
+  std::optional<Shape> all = ab ? try_broadcast(cond.shape(), *ab) : std::nullopt;
+  if (!all)
+    throw std::invalid_argument(fmt::format("{}: shapes do not broadcast (cond {}, a {}, b {})", op, describe(cond),
+                                            describe(a), describe(b)));
+  return *all;
+}
+
+}  // namespace autodiff

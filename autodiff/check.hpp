@@ -31,5 +31,13 @@ void check_nonempty(std::string_view op, const Tensor& x);
 void check_matmul(std::string_view op, const Tensor& a, const Tensor& b, bool ta, bool tb);
 void check_index(std::string_view op, std::int64_t index, std::int64_t size);
 void check_reshape(std::string_view op, const Tensor& from, const Shape& to);
+/// A bool mask (Dtype::b8); the message says how to make one (a comparison, or x.to(Dtype::b8)).
+void check_mask(std::string_view op, std::string_view what, const Tensor& t);
+/// Every int64 value of idx in [0, size), size being dim `dim` of x (named `x_name` in the message, which names the
+/// first bad index, its position in idx, the dim and its size).
+void check_index_values(std::string_view op, const Tensor& idx, int dim, std::int64_t size, std::string_view x_name,
+                        const Tensor& x);
+/// where's operands: a bool cond, a and b of one dtype, and three shapes that broadcast. Returns the broadcast shape.
+Shape check_where(std::string_view op, const Tensor& cond, const Tensor& a, const Tensor& b);
 
 }  // namespace autodiff
