@@ -71,9 +71,13 @@ Dims::Dims(std::span<const int> axes) {
   n_ = static_cast<int>(axes.size());
 }
 
-std::array<bool, Shape::max_rank> Dims::mask(std::string_view op, int rank) const {
+void Dims::check_count(std::string_view op) const {
   if (n_ < 0) throw std::invalid_argument(fmt::format("{}: more than {} axes given", op, Shape::max_rank));
-  if (n_ == 0) throw std::invalid_argument(fmt::format("{}: empty list of axes (leave the axes out to reduce over all)", op));
+}
+
+std::array<bool, Shape::max_rank> Dims::mask(std::string_view op, int rank) const {
+  check_count(op);
+  if (n_ == 0) throw std::invalid_argument(fmt::format("{}: empty list of axes", op));
   std::array<bool, Shape::max_rank> m{};
   for (int a : axes()) {
     const int n = normalize_axis(op, a, rank);

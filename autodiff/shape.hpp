@@ -59,6 +59,10 @@ class Dims {
   explicit Dims(std::span<const int> axes);
   Dims(const std::vector<int>& axes) : Dims(std::span<const int>(axes)) {}  // NOLINT
   std::span<const int> axes() const { return {axes_.data(), static_cast<std::size_t>(n_ < 0 ? 0 : n_)}; }
+  /// More axes were given than a shape can have (axes() is then empty).
+  bool too_many() const { return n_ < 0; }
+  /// @throws std::invalid_argument naming `op` when too_many().
+  void check_count(std::string_view op) const;
   /// The axes as a mask over `rank` dimensions.
   /// @throws std::invalid_argument naming `op` for an empty list, an axis out of range, a repeated axis or too many axes.
   std::array<bool, Shape::max_rank> mask(std::string_view op, int rank) const;

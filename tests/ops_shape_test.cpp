@@ -469,6 +469,8 @@ BOOST_AUTO_TEST_CASE(errors_name_the_op_and_the_values) {
   const Tensor x = iota({2, 3, 4});
   // permute
   BOOST_CHECK_EXCEPTION(permute(x, {0, 1}), std::exception, invalid({"permute", "wrong number of dims", "got 2", "expected 3", "[2,3,4]"}));
+  BOOST_CHECK_EXCEPTION(permute(scalar(1.0, Dtype::f64), {0, 1, 2, 3, 4, 5, 6, 7, 8}), std::exception,
+                        invalid({"permute", "more than 8 axes"}));
   BOOST_CHECK_EXCEPTION(permute(x, {0, 1, 3}), std::exception, invalid({"permute", "axis 3 out of range", "rank 3"}));
   BOOST_CHECK_EXCEPTION(permute(x, {0, 1, -3}), std::exception, invalid({"permute", "repeated"}));
   BOOST_CHECK_EXCEPTION(transpose(x, 0, 3), std::exception, invalid({"transpose", "axis 3", "rank 3"}));

@@ -285,6 +285,7 @@ Tensor reshape(const Tensor& x, std::initializer_list<std::int64_t> dims, Site s
 /// backward: dx += permute(grad, inverse of dims)
 Tensor permute(const Tensor& x, const Dims& dims, Site site) {
   const int r = x.rank();
+  dims.check_count("permute");
   const auto axes = dims.axes();
   if (static_cast<int>(axes.size()) != r)
     throw std::invalid_argument(fmt::format("permute: wrong number of dims (got {} [{}], expected {} for {})", axes.size(),
