@@ -1,5 +1,5 @@
 // The elementwise family: log1p, expm1, erf, gelu, softplus, leaky_relu, elu, silu, square, rsqrt, sign, the fused
-// gradients and relu's fused backward. Table rows in first and second order, hand values, errors.
+// gradients, relu's fused backward and dropout. Table rows in first and second order, hand values, errors.
 #define BOOST_TEST_MODULE ops_elementwise_test
 #include <boost/test/unit_test.hpp>
 
@@ -29,6 +29,12 @@ const Shape S34{3, 4};
 using V = const std::vector<Tensor>&;
 constexpr auto tanh_form = GeluApproximate::tanh;
 const std::vector<double> pm40{-40.0, 40.0, -39.5, 40.5};
+
+// Dropout with a fresh generator from a fixed seed, so every call (gradcheck calls f many times) has one mask.
+Tensor fixed_dropout(const Tensor& x, double p, bool training = true) {
+  std::mt19937_64 gen(11);
+  return dropout(x, p, gen, training);
+}
 
 // Rows checked in first order; the smooth ones are checked in second order too (second_order_table).
 std::vector<TensorRow> first_order_table() {
@@ -73,6 +79,10 @@ std::vector<TensorRow> first_order_table() {
       {"rsqrt", [](V x) { return rsqrt(x[0]); }, {range(S34, 0.3, 3)}},
       {"rsqrt at small x", [](V x) { return rsqrt(x[0]); }, {range({4}, 1e-4, 2e-4)}, small_x},
       {"sign", [](V x) { return sign(x[0]); }, {away(S34, 0.1, 2.0)}},
+      {"dropout p 0.3", [](V x) { return fixed_dropout(x[0], 0.3); }, {range(S34, -1, 1)}},
+      {"dropout p 1", [](V x) { return fixed_dropout(x[0], 1.0); }, {range(S34, -1, 1)}},
+      {"dropout p 0", [](V x) { return fixed_dropout(x[0], 0.0); }, {range(S34, -1, 1)}},
+      {"dropout not training", [](V x) { return fixed_dropout(x[0], 0.5, false); }, {range(S34, -1, 1)}},
   };
 }
 
@@ -109,6 +119,9 @@ std::vector<TensorRow> second_order_table() {
       {"rsqrt", [](V x) { return rsqrt(x[0]); }, {range(S34, 0.3, 3)}},
       {"sign", [](V x) { return sign(x[0]); }, {away(S34, 0.1, 2.0)}},
       {"sign(x) * x^2", [](V x) { return sign(x[0]) * square(x[0]); }, {away(S34, 0.1, 2.0)}},
+      {"dropout p 0.3", [](V x) { return fixed_dropout(x[0], 0.3); }, {range(S34, -1, 1)}},
+      {"tanh(dropout p 0.3)", [](V x) { return tanh(fixed_dropout(x[0], 0.3)); }, {range(S34, -1, 1)}},
+      {"tanh(dropout not training)", [](V x) { return tanh(fixed_dropout(x[0], 0.3, false)); }, {range(S34, -1, 1)}},
       // The family's earlier ops, whose rules the docs table also marks as second-order.
       {"exp", [](V x) { return exp(x[0]); }, {range(S34, -2, 2)}},
       {"log", [](V x) { return log(x[0]); }, {range(S34, 0.3, 3)}},
@@ -157,13 +170,13 @@ Eval eval(const std::function<Tensor(const Tensor&)>& f, const std::vector<doubl
 
 BOOST_AUTO_TEST_CASE(every_op_matches_finite_differences) {
   const std::vector<TensorRow> table = first_order_table();
-  BOOST_TEST(table.size() >= 34u);
+  BOOST_TEST(table.size() >= 38u);
   check_first_order(table);
 }
 
 BOOST_AUTO_TEST_CASE(second_derivatives_match_finite_differences) {
   const std::vector<TensorRow> table = second_order_table();
-  BOOST_TEST(table.size() >= 40u);
+  BOOST_TEST(table.size() >= 44u);
   check_second_order(table);
 }
 
@@ -310,6 +323,7 @@ BOOST_AUTO_TEST_CASE(float32_agrees_with_float64) {
       {"rsqrt", [](const Tensor& x) { return rsqrt(x); }, {1e-6, 0.3, 2.0, 1e6}},
       {"sign", [](const Tensor& x) { return sign(x); }, wide},
       {"relu", [](const Tensor& x) { return relu(x); }, wide},
+      {"dropout", [](const Tensor& x) { return fixed_dropout(x, 0.4); }, wide},
   };
   for (const Op& op : ops) {
     BOOST_TEST_CONTEXT(op.name) {
@@ -328,8 +342,9 @@ BOOST_AUTO_TEST_CASE(float32_agrees_with_float64) {
 BOOST_AUTO_TEST_CASE(empty_and_size_one_shapes) {
   TapeScope scope;
   Tensor e = zeros(Shape{0, 3}, Dtype::f64, true);
+  std::mt19937_64 gen(1);
   for (const Tensor& y : {log1p(e), expm1(e), erf(e), gelu(e), gelu(e, GeluApproximate::tanh), softplus(e), leaky_relu(e),
-                          elu(e), silu(e), square(e), rsqrt(e), sign(e)}) {
+                          elu(e), silu(e), square(e), rsqrt(e), sign(e), dropout(e, 0.5, gen)}) {
     BOOST_TEST(y.shape() == (Shape{0, 3}));
     BOOST_TEST(y.dtype() == Dtype::f64);
   }
@@ -342,11 +357,106 @@ BOOST_AUTO_TEST_CASE(empty_and_size_one_shapes) {
   BOOST_TEST(s.grad().item() == 0.6224593312018546, tt::tolerance(1e-14));  // sigmoid(0.5)
 }
 
+// ---- dropout ---------------------------------------------------------------------------------------------
+
+// Seed 42, p = 0.25: an element is dropped when uniform01 of its word is below 0.25, i.e. when the word's two top bits
+// are 0. 252 of the first 1000 words of std::mt19937_64(42) are (a standalone count; the engine is not used).
+BOOST_AUTO_TEST_CASE(dropout_mask_follows_the_generator_words) {
+  TapeScope scope;
+  std::mt19937_64 gen(42);
+  const Tensor x = ones(Shape{1000}, Dtype::f64);
+  const Tensor y = dropout(x, 0.25, gen);
+  std::mt19937_64 words(42);
+  int dropped = 0, mismatched = 0;
+  for (std::int64_t i = 0; i < 1000; ++i) {
+    const bool drop = (words() >> 62) == 0;
+    const double v = y.at(i);
+    dropped += v == 0.0;
+    if (drop ? v != 0.0 : v != 1.0 / 0.75) ++mismatched;
+  }
+  BOOST_TEST(dropped == 252);
+  BOOST_TEST(mismatched == 0);
+  BOOST_TEST((gen == words));  // one word per element, no more
+}
+
+BOOST_AUTO_TEST_CASE(dropout_preserves_the_mean_in_expectation) {
+  TapeScope scope;
+  std::mt19937_64 gen(7);
+  const Tensor y = dropout(ones(Shape{100000}), 0.3, gen);  // float32
+  BOOST_TEST(y.dtype() == Dtype::f32);
+  double total = 0;
+  std::int64_t kept = 0;
+  for (std::int64_t i = 0; i < y.numel(); ++i) {
+    total += y.at(i);
+    kept += y.at(i) != 0.0;
+  }
+  // Standard errors: 0.0015 for the kept fraction, 0.002 for the mean; 5 of them each way.
+  BOOST_TEST(std::fabs(static_cast<double>(kept) / 1e5 - 0.7) < 0.0075);
+  BOOST_TEST(std::fabs(total / 1e5 - 1.0) < 0.01);
+  BOOST_TEST((y.at(0) == 0.0 || std::fabs(y.at(0) - 1.0 / 0.7) < 1e-6));  // survivors scaled by 1 / (1 - p)
+}
+
+BOOST_AUTO_TEST_CASE(dropout_backward_uses_the_forward_mask) {
+  TapeScope scope;
+  std::mt19937_64 data(3), gen(5);
+  Tensor x = uniform(Shape{40, 25}, 0.5, 1.5, data, Dtype::f64, true);  // no zeros: y / x recovers the mask
+  const Tensor w = uniform(Shape{40, 25}, -1.0, 1.0, data, Dtype::f64);
+  Tensor y = dropout(x, 0.5, gen);
+  backward(sum(y * w));
+  int dropped = 0;
+  for (std::int64_t i = 0; i < x.numel(); ++i) {
+    const double m = y.at(i) / x.at(i);  // 0 or 2
+    BOOST_TEST((m == 0.0 || m == 2.0));
+    dropped += m == 0.0;
+    BOOST_TEST(x.grad().at(i) == w.at(i) * m);
+  }
+  BOOST_TEST(dropped > 400);
+  BOOST_TEST(dropped < 600);
+}
+
+BOOST_AUTO_TEST_CASE(dropout_identity_and_all_dropped_draw_nothing) {
+  TapeScope scope;
+  std::mt19937_64 gen(9);
+  const std::mt19937_64 before = gen;
+  Tensor x = tensor({1.0, -2.0, 3.0}, Dtype::f64, true);
+  for (const auto& [p, training] : {std::pair{0.5, false}, std::pair{0.0, true}}) {
+    BOOST_TEST_CONTEXT("p " << p << " training " << training) {
+      Tensor y = dropout(x, p, gen, training);
+      BOOST_TEST(!y.is_same(x));  // a node of its own
+      BOOST_TEST(!y.is_leaf());
+      BOOST_TEST(y.to_vector() == x.to_vector(), tt::per_element());
+      x.zero_grad();
+      backward(sum(y * 2.0));
+      BOOST_TEST(x.grad().to_vector() == (std::vector<double>{2.0, 2.0, 2.0}), tt::per_element());
+    }
+  }
+  Tensor z = dropout(x, 1.0, gen);
+  BOOST_TEST(z.to_vector() == (std::vector<double>{0.0, 0.0, 0.0}), tt::per_element());
+  x.zero_grad();
+  backward(sum(z));
+  BOOST_TEST(x.grad().to_vector() == (std::vector<double>{0.0, 0.0, 0.0}), tt::per_element());
+  BOOST_TEST((gen == before));
+}
+
 // ---- errors ----------------------------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(dropout_probability_out_of_range_is_an_error) {
+  std::mt19937_64 gen(1);
+  const Tensor x = ones(Shape{2, 3});
+  for (const double p : {-0.1, 1.5, std::nan("")}) {
+    BOOST_TEST_CONTEXT("p " << p) {
+      BOOST_CHECK_EXCEPTION(dropout(x, p, gen), std::exception,
+                            says<std::invalid_argument>({"dropout: probability p must be in [0, 1]", "[2,3]"}));
+    }
+  }
+  BOOST_CHECK_EXCEPTION(dropout(x, 1.5, gen), std::exception, says<std::invalid_argument>({"got 1.5"}));
+  BOOST_CHECK_EXCEPTION(dropout(x, 1.5, gen, false), std::exception, says<std::invalid_argument>({"dropout", "got 1.5"}));
+}
 
 BOOST_AUTO_TEST_CASE(int64_inputs_are_refused_naming_the_op) {
   Tensor i = tensor_i64({1, 2, 3});
   i.label("idx");
+  std::mt19937_64 gen(1);
   const std::vector<std::pair<std::string, std::function<Tensor()>>> calls{
       {"log1p", [&] { return log1p(i); }},
       {"expm1", [&] { return expm1(i); }},
@@ -364,6 +474,7 @@ BOOST_AUTO_TEST_CASE(int64_inputs_are_refused_naming_the_op) {
       {"softplus_backward", [&] { return softplus_backward(i, i, 1.0, 20.0); }},
       {"elu_backward", [&] { return elu_backward(i, i, 1.0); }},
       {"leaky_relu_backward", [&] { return leaky_relu_backward(i, i, 0.1); }},
+      {"dropout", [&] { return dropout(i, 0.5, gen); }},
   };
   for (const auto& [name, call] : calls) {
     BOOST_TEST_CONTEXT(name) {
