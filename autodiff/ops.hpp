@@ -7,6 +7,7 @@
 #include "autodiff/ops/elementwise.hpp"
 #include "autodiff/ops/index.hpp"
 #include "autodiff/ops/linalg.hpp"
+#include "autodiff/ops/random.hpp"
 #include "autodiff/ops/reduce.hpp"
 #include "autodiff/ops/scalar.hpp"
 #include "autodiff/ops/shape.hpp"
