@@ -6,11 +6,11 @@
 #include <cblas.h>
 #include <fmt/format.h>
 
+#include <array>
 #include <limits>
 #include <span>
 #include <stdexcept>
 #include <type_traits>
-#include <vector>
 
 namespace autodiff {
 
@@ -73,10 +73,12 @@ Plan plan(const Shape& a, const Shape& b, bool ta, bool tb) {
   p.batch_a = a.rank() > 2 ? leading(a, 2) : Shape{};
   p.batch_b = b.rank() > 2 ? leading(b, 2) : Shape{};
   p.batch = *try_broadcast(p.batch_a, p.batch_b);
-  std::vector<std::int64_t> out(p.batch.begin(), p.batch.end());
-  if (!a1) out.push_back(p.m);
-  if (!b1) out.push_back(p.n);
-  p.out = Shape(std::span<const std::int64_t>(out));
+  std::array<std::int64_t, Shape::max_rank> out{};  // no heap: matmul runs in every training step
+  std::size_t r = 0;
+  for (const std::int64_t d : p.batch) out[r++] = d;
+  if (!a1) out[r++] = p.m;
+  if (!b1) out[r++] = p.n;
+  p.out = Shape(std::span<const std::int64_t>(out.data(), r));
   return p;
 }
 
@@ -119,10 +121,18 @@ Tensor product_op(OpName name, const Tensor& a, const Tensor& b, bool ta, bool t
                    const Tensor B = b1 ? reshape(b, Shape{b.numel(), 1}) : b;
                    Tensor g = grad;
                    if (a1 || b1) {
-                     std::vector<std::int64_t> gs(grad.shape().begin(), grad.shape().end());
-                     if (a1) gs.insert(gs.end() - (b1 ? 0 : 1), 1);
-                     if (b1) gs.push_back(1);
-                     g = reshape(grad, Shape(std::span<const std::int64_t>(gs)));
+                     // grad [.., n] -> [.., 1, n] for a vector lhs, [.., m] -> [.., m, 1] for a vector rhs
+                     std::array<std::int64_t, Shape::max_rank> gs{};
+                     std::size_t r = 0;
+                     for (const std::int64_t d : grad.shape()) gs[r++] = d;
+                     if (a1) {
+                       const std::size_t at = b1 ? r : r - 1;
+                       for (std::size_t i = r; i > at; --i) gs[i] = gs[i - 1];
+                       gs[at] = 1;
+                       ++r;
+                     }
+                     if (b1) gs[r++] = 1;
+                     g = reshape(grad, Shape(std::span<const std::int64_t>(gs.data(), r)));
                    }
                    // Broadcast batch dims are summed back to each input's shape by the engine.
                    if (dx[0].wanted()) dx[0] += ta ? matmul(B, g, tb, true) : matmul(g, B, false, !tb);
