@@ -76,21 +76,32 @@ void check_nonempty(std::string_view op, const Tensor& x) {
 }
 
 void check_matmul(std::string_view op, const Tensor& a, const Tensor& b, bool ta, bool tb) {
-  if (a.rank() != 2 || b.rank() != 2)
-    throw std::invalid_argument(fmt::format("{}: operands must be 2-D (lhs {}, rhs {})", op, describe(a), describe(b)));
+  if (a.rank() < 1 || b.rank() < 1)
+    throw std::invalid_argument(fmt::format("{}: operands must have rank >= 1 (lhs {}, rhs {})", op, describe(a), describe(b)));
+  if ((ta && a.rank() < 2) || (tb && b.rank() < 2))
+    throw std::invalid_argument(fmt::format("{}: a transpose flag needs an operand of rank >= 2 (lhs {}{}, rhs {}{})", op,
+                                            describe(a), ta ? "^T" : "", describe(b), tb ? "^T" : ""));
   check_float(op, a);
-  const std::int64_t ka = ta ? a.shape()[0] : a.shape()[1];
-  const std::int64_t kb = tb ? b.shape()[1] : b.shape()[0];
+  // A 1-D lhs is a row vector [1,k], a 1-D rhs a column vector [k,1].
+  const std::int64_t ka = a.rank() == 1 ? a.shape()[0] : ta ? a.shape()[-2] : a.shape()[-1];
+  const std::int64_t kb = b.rank() == 1 ? b.shape()[0] : tb ? b.shape()[-1] : b.shape()[-2];
   if (ka != kb)
     throw std::invalid_argument(fmt::format("{}: inner dimensions differ (lhs {}{}, rhs {}{})", op, describe(a),
                                             ta ? "^T" : "", describe(b), tb ? "^T" : ""));
   check_same_dtype(op, a, b);
+  if (a.rank() > 2 || b.rank() > 2) {
+    const auto batch = [](const Shape& s) { return s.rank() > 2 ? Shape(s.dims().first(static_cast<std::size_t>(s.rank() - 2))) : Shape{}; };
+    const Shape ba = batch(a.shape()), bb = batch(b.shape());
+    if (!try_broadcast(ba, bb))
+      throw std::invalid_argument(fmt::format("{}: batch dimensions do not broadcast (lhs {}, rhs {}; batch {} vs {})", op,
+                                              describe(a), describe(b), ba.str(), bb.str()));
+  }
   // BLAS takes int sizes.
   for (const Tensor* t : {&a, &b})
-    for (const std::int64_t d : t->shape())
-      if (d > std::numeric_limits<int>::max())
-        throw std::invalid_argument(fmt::format("{}: dimension {} exceeds the BLAS limit {} (lhs {}, rhs {})", op, d,
-                                                std::numeric_limits<int>::max(), describe(a), describe(b)));
+    for (int i = std::max(0, t->rank() - 2); i < t->rank(); ++i)
+      if (t->shape()[i] > std::numeric_limits<int>::max())
+        throw std::invalid_argument(fmt::format("{}: dimension {} exceeds the BLAS limit {} (lhs {}, rhs {})", op,
+                                                t->shape()[i], std::numeric_limits<int>::max(), describe(a), describe(b)));
 }
 
 void check_index(std::string_view op, std::int64_t index, std::int64_t size) {
@@ -102,6 +113,37 @@ void check_reshape(std::string_view op, const Tensor& from, const Shape& to) {
   if (from.numel() != to.numel())
     throw std::invalid_argument(fmt::format("{}: element counts differ (from {} with {}, to {} with {})", op, describe(from),
                                             from.numel(), to.str(), to.numel()));
+}
+
+void check_bmm(const Tensor& a, const Tensor& b) {
+  if (a.rank() != 3 || b.rank() != 3)
+    throw std::invalid_argument(fmt::format("bmm: operands must be 3-D (lhs {}, rhs {})", describe(a), describe(b)));
+  check_float("bmm", a);
+  check_same_dtype("bmm", a, b);
+  if (a.shape()[0] != b.shape()[0])
+    throw std::invalid_argument(fmt::format("bmm: batch sizes differ (lhs {}, rhs {}); matmul broadcasts batches",
+                                            describe(a), describe(b)));
+  if (a.shape()[2] != b.shape()[1])
+    throw std::invalid_argument(fmt::format("bmm: inner dimensions differ (lhs {}, rhs {})", describe(a), describe(b)));
+}
+
+void check_vectors(std::string_view op, const Tensor& a, const Tensor& b) {
+  if (a.rank() != 1 || b.rank() != 1)
+    throw std::invalid_argument(fmt::format("{}: operands must be 1-D (lhs {}, rhs {})", op, describe(a), describe(b)));
+  check_float(op, a);
+  check_same_dtype(op, a, b);
+}
+
+void check_nonempty_axes(std::string_view op, const Tensor& x, const std::array<bool, Shape::max_rank>& mask) {
+  for (int i = 0; i < x.rank(); ++i)
+    if (mask[static_cast<std::size_t>(i)]) check_nonempty_axis(op, x, i);
+}
+
+void check_correction(std::string_view op, const Tensor& x, std::int64_t count, double correction) {
+  if (!(static_cast<double>(count) - correction > 0.0))
+    throw std::invalid_argument(fmt::format("{}: correction {} leaves no degrees of freedom ({} elements reduced of {}; "
+                                            "PyTorch would return inf or NaN)",
+                                            op, correction, count, describe(x)));
 }
 
 }  // namespace autodiff

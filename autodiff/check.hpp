@@ -28,6 +28,8 @@ void check_rank(std::string_view op, std::string_view what, const Tensor& t, int
 void check_nonempty_axis(std::string_view op, const Tensor& x, int axis);
 /// For reductions of all elements with no identity (mean): x must hold at least one element.
 void check_nonempty(std::string_view op, const Tensor& x);
+/// matmul's operands: rank >= 1 (transpose flags only on rank >= 2), float, equal inner dimensions, one dtype,
+/// broadcastable batch dimensions.
 void check_matmul(std::string_view op, const Tensor& a, const Tensor& b, bool ta, bool tb);
 void check_index(std::string_view op, std::int64_t index, std::int64_t size);
 void check_reshape(std::string_view op, const Tensor& from, const Shape& to);
@@ -39,5 +41,14 @@ void check_index_values(std::string_view op, const Tensor& idx, int dim, std::in
                         const Tensor& x);
 /// where's operands: a bool cond, a and b of one dtype, and three shapes that broadcast. Returns the broadcast shape.
 Shape check_where(std::string_view op, const Tensor& cond, const Tensor& a, const Tensor& b);
+
+/// bmm's operands: 3-D float tensors of one dtype, equal batch sizes and inner dimensions.
+void check_bmm(const Tensor& a, const Tensor& b);
+/// 1-D float tensors of one dtype (dot, outer).
+void check_vectors(std::string_view op, const Tensor& a, const Tensor& b);
+/// Every masked axis of x holds at least one element (reductions with no identity over a list of axes).
+void check_nonempty_axes(std::string_view op, const Tensor& x, const std::array<bool, Shape::max_rank>& mask);
+/// var and std: count - correction > 0 (PyTorch divides by max(0, count - correction) and gives inf or NaN).
+void check_correction(std::string_view op, const Tensor& x, std::int64_t count, double correction);
 
 }  // namespace autodiff

@@ -46,10 +46,11 @@ BOOST_AUTO_TEST_CASE(matmul_inner_dimensions) {
                         invalid({"matmul", "inner dimensions differ", "[32,100]", "[784,16]^T"}));
 }
 
-BOOST_AUTO_TEST_CASE(matmul_not_2d) {
+BOOST_AUTO_TEST_CASE(matmul_ranks) {
+  // Any rank >= 1 multiplies (ops_linalg_test covers the shapes); 0-d operands and mismatched vectors do not.
   TapeScope scope;
-  BOOST_CHECK_EXCEPTION(matmul(f64({3}), f64({3, 2})), std::exception, invalid({"matmul", "2-D", "[3]", "[3,2]"}));
-  BOOST_CHECK_EXCEPTION(matmul(f64({2, 3}), f64({2, 3, 4})), std::exception, invalid({"matmul", "2-D", "[2,3,4]"}));
+  BOOST_CHECK_EXCEPTION(matmul(f64({}), f64({3, 2})), std::exception, invalid({"matmul", "rank >= 1", "[]", "[3,2]"}));
+  BOOST_CHECK_EXCEPTION(matmul(f64({4}), f64({3, 2})), std::exception, invalid({"matmul", "inner dimensions differ", "[4]", "[3,2]"}));
   BOOST_CHECK_EXCEPTION(transpose(f64({2, 3, 4})), std::exception, invalid({"transpose", "rank 2", "[2,3,4]"}));
 }
 
@@ -261,7 +262,8 @@ BOOST_AUTO_TEST_CASE(label_appears_in_message) {
   Tensor cube = f64({2, 3, 4});
   cube.label("X");
   BOOST_CHECK_EXCEPTION(transpose(cube), std::exception, invalid({"transpose", "'X' [2,3,4]"}));
-  BOOST_CHECK_EXCEPTION(matmul(cube, w), std::exception, invalid({"matmul", "2-D", "'X' [2,3,4]", "'W1' [784,16]"}));
+  BOOST_CHECK_EXCEPTION(matmul(cube, w), std::exception,
+                        invalid({"matmul", "inner dimensions differ", "'X' [2,3,4]", "'W1' [784,16]"}));
 }
 
 // User labels appear in broadcasting and reshape errors (STYLE: messages name labelled nodes).

@@ -468,11 +468,11 @@ Tensor run_tensor(const Program& g, const std::vector<Tensor>& x, Stats* st) {
       case Op::mean_all: r = autodiff::mean(a); break;
       case Op::mean_axis: r = autodiff::mean(a, c.p % 5, c.q & 1); break;
       case Op::max_axis:
-        r = autodiff::max(a, c.p % 5, c.q & 1);
+        r = autodiff::max(a, c.p % 5, c.q & 1).values;
         if (st) {
           // A kink when a slice's top two values are within the margin: count the near-maximal elements per slice.
           autodiff::NoGrad off;
-          const Tensor d = a - autodiff::max(a, c.p % 5, true);
+          const Tensor d = a - autodiff::max(a, c.p % 5, true).values;
           std::vector<double> near(static_cast<std::size_t>(d.numel()));
           for (std::size_t i = 0; i < near.size(); ++i) near[i] = d.at(static_cast<std::int64_t>(i)) > -Stats::margin;
           const Tensor counts = autodiff::sum(autodiff::tensor(near, d.shape(), Dtype::f64), c.p % 5);
