@@ -1,4 +1,4 @@
-// Convolution: conv2d on im2col + one BLAS GEMM per group over the whole batch, its input and weight gradients as
+// Convolution: conv2d on im2col + BLAS GEMM per sample and group, its input, weight and bias gradients as
 // ops of their own (each differentiable again, so second order works), and conv1d through conv2d.
 #include "autodiff/check.hpp"
 #include "autodiff/ops.hpp"
@@ -22,10 +22,12 @@ struct Geom {
   std::int64_t o, kh, kw;
   std::int64_t sh, sw, ph, pw, dh, dw, groups;
   std::int64_t oh, ow;
-  std::int64_t pixels() const { return oh * ow; }        // output positions per sample
-  std::int64_t columns() const { return n * oh * ow; }   // columns of the im2col matrix (the whole batch)
+  std::int64_t pixels() const { return oh * ow; }  // output positions per sample: columns of the im2col matrix
+  std::int64_t rows() const { return c * kh * kw; }  // rows of the im2col matrix
   std::int64_t og() const { return o / groups; }
   std::int64_t kg() const { return c / groups * kh * kw; }  // rows of the im2col matrix per group
+  // A 1x1 kernel with stride 1 and no padding reads x as it is: a sample's [c, h*w] is its im2col matrix.
+  bool pointwise() const { return kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0; }
   Shape out_shape() const { return Shape{n, o, oh, ow}; }
 };
 
@@ -55,65 +57,103 @@ std::pair<std::int64_t, std::int64_t> inside(std::int64_t x0, std::int64_t s, st
   return {lo, std::max(lo, hi)};
 }
 
-// x [n,c,h,w] -> col [c*kh*kw, n*oh*ow]: row (ci, ki, kj), column (sample, oy, ox) holds
-// x[sample, ci, oy*sh - ph + ki*dh, ox*sw - pw + kj*dw], 0 in the padding.
-template <class T>
-void im2col(const T* x, T* col, const Geom& g) {
-  const std::int64_t ld = g.columns(), L = g.pixels();
-  for (std::int64_t ci = 0; ci < g.c; ++ci)
-    for (std::int64_t s = 0; s < g.n; ++s) {
-      const T* plane = x + (s * g.c + ci) * g.h * g.w;
-      for (std::int64_t ki = 0; ki < g.kh; ++ki)
-        for (std::int64_t kj = 0; kj < g.kw; ++kj) {
-          T* dst = col + ((ci * g.kh + ki) * g.kw + kj) * ld + s * L;
-          const std::int64_t x0 = kj * g.dw - g.pw;
-          const auto [lo, hi] = inside(x0, g.sw, g.w, g.ow);
-          for (std::int64_t oy = 0; oy < g.oh; ++oy, dst += g.ow) {
-            const std::int64_t iy = oy * g.sh - g.ph + ki * g.dh;
-            if (iy < 0 || iy >= g.h) {
-              std::fill(dst, dst + g.ow, T(0));
-              continue;
-            }
-            std::fill(dst, dst + lo, T(0));
-            if (hi > lo) {
-              const T* src = plane + iy * g.w + x0 + lo * g.sw;
-              T* d = dst + lo;
-              if (g.sw == 1)
-                for (std::int64_t i = 0; i < hi - lo; ++i) d[i] = src[i];
-              else
-                for (std::int64_t i = 0; i < hi - lo; ++i) d[i] = src[i * g.sw];
-            }
-            std::fill(dst + hi, dst + g.ow, T(0));
-          }
-        }
-    }
+// Output rows oy whose input row oy * sh - ph + ki * dh lies in [0, h): [lo, hi).
+std::pair<std::int64_t, std::int64_t> rows_inside(const Geom& g, std::int64_t ki) {
+  return inside(ki * g.dh - g.ph, g.sh, g.h, g.oh);
 }
 
-// The adjoint of im2col: x (zeroed here) [n,c,h,w] += each column entry at the input position it was read from.
+// With stride 1 and an output as wide as the input (3x3 with padding 1, say), the rows of one im2col row that read
+// the input are one contiguous run of the input plane, shifted: col[oy*ow + ox] = plane[(oy - ph + ki*dh) * w + x0 + ox].
+// Entries of that run outside [lo, hi) of their row are padding and are set to 0 apart.
+bool contiguous_rows(const Geom& g) { return g.sh == 1 && g.sw == 1 && g.ow == g.w; }
+
+// One sample x [c,h,w] -> col [c*kh*kw, oh*ow]: row (ci, ki, kj), column (oy, ox) holds
+// x[ci, oy*sh - ph + ki*dh, ox*sw - pw + kj*dw], 0 in the padding. Rows are written in order, so col streams.
 template <class T>
-void col2im(const T* col, T* x, const Geom& g) {
-  const std::int64_t ld = g.columns(), L = g.pixels();
-  std::fill(x, x + g.n * g.c * g.h * g.w, T(0));
-  for (std::int64_t ci = 0; ci < g.c; ++ci)
-    for (std::int64_t s = 0; s < g.n; ++s) {
-      T* plane = x + (s * g.c + ci) * g.h * g.w;
-      for (std::int64_t ki = 0; ki < g.kh; ++ki)
-        for (std::int64_t kj = 0; kj < g.kw; ++kj) {
-          const T* src = col + ((ci * g.kh + ki) * g.kw + kj) * ld + s * L;
-          const std::int64_t x0 = kj * g.dw - g.pw;
-          const auto [lo, hi] = inside(x0, g.sw, g.w, g.ow);
-          for (std::int64_t oy = 0; oy < g.oh; ++oy, src += g.ow) {
-            const std::int64_t iy = oy * g.sh - g.ph + ki * g.dh;
-            if (iy < 0 || iy >= g.h || hi == lo) continue;
-            T* dst = plane + iy * g.w + x0 + lo * g.sw;
-            const T* s0 = src + lo;
-            if (g.sw == 1)
-              for (std::int64_t i = 0; i < hi - lo; ++i) dst[i] += s0[i];
-            else
-              for (std::int64_t i = 0; i < hi - lo; ++i) dst[i * g.sw] += s0[i];
+void im2col(const T* x, T* col, const Geom& g) {
+  const std::int64_t plane_size = g.h * g.w, ow = g.ow;
+  const bool contiguous = contiguous_rows(g);
+  for (std::int64_t ci = 0; ci < g.c; ++ci) {
+    const T* plane = x + ci * plane_size;
+    for (std::int64_t ki = 0; ki < g.kh; ++ki) {
+      const auto [oy0, oy1] = rows_inside(g, ki);
+      for (std::int64_t kj = 0; kj < g.kw; ++kj, col += g.oh * ow) {
+        const std::int64_t x0 = kj * g.dw - g.pw;
+        const auto [lo, hi] = inside(x0, g.sw, g.w, ow);
+        std::fill(col, col + oy0 * ow, T(0));
+        std::fill(col + oy1 * ow, col + g.oh * ow, T(0));
+        if (oy1 == oy0) continue;
+        if (contiguous) {
+          // One copy of the run, clamped to the plane (what falls outside is padding, zeroed below).
+          const std::int64_t first = (oy0 - g.ph + ki * g.dh) * g.w + x0, count = (oy1 - oy0) * ow;
+          const std::int64_t a = std::max<std::int64_t>(first, 0), b = std::min(first + count, plane_size);
+          if (b > a) std::memcpy(col + oy0 * ow + (a - first), plane + a, sizeof(T) * static_cast<std::size_t>(b - a));
+          for (std::int64_t oy = oy0; oy < oy1; ++oy) {
+            T* row = col + oy * ow;
+            std::fill(row, row + lo, T(0));
+            std::fill(row + hi, row + ow, T(0));
           }
+          continue;
         }
+        for (std::int64_t oy = oy0; oy < oy1; ++oy) {
+          T* row = col + oy * ow;
+          const std::int64_t iy = oy * g.sh - g.ph + ki * g.dh;
+          std::fill(row, row + lo, T(0));
+          if (hi > lo) {
+            const T* src = plane + iy * g.w + x0 + lo * g.sw;
+            if (g.sw == 1)
+              for (std::int64_t i = 0; i < hi - lo; ++i) row[lo + i] = src[i];
+            else
+              for (std::int64_t i = 0; i < hi - lo; ++i) row[lo + i] = src[i * g.sw];
+          }
+          std::fill(row + hi, row + ow, T(0));
+        }
+      }
     }
+  }
+}
+
+// The adjoint of im2col for one sample: x [c,h,w] (zeroed here) += each column entry at the position it was read
+// from. col is scratch: its padding entries are zeroed on the way.
+template <class T>
+void col2im(T* col, T* x, const Geom& g) {
+  const std::int64_t plane_size = g.h * g.w, ow = g.ow;
+  const bool contiguous = contiguous_rows(g);
+  std::fill(x, x + g.c * plane_size, T(0));
+  for (std::int64_t ci = 0; ci < g.c; ++ci) {
+    T* plane = x + ci * plane_size;
+    for (std::int64_t ki = 0; ki < g.kh; ++ki) {
+      const auto [oy0, oy1] = rows_inside(g, ki);
+      for (std::int64_t kj = 0; kj < g.kw; ++kj, col += g.oh * ow) {
+        const std::int64_t x0 = kj * g.dw - g.pw;
+        const auto [lo, hi] = inside(x0, g.sw, g.w, ow);
+        if (oy1 == oy0) continue;
+        if (contiguous) {
+          for (std::int64_t oy = oy0; oy < oy1; ++oy) {
+            T* row = col + oy * ow;
+            std::fill(row, row + lo, T(0));
+            std::fill(row + hi, row + ow, T(0));
+          }
+          const std::int64_t first = (oy0 - g.ph + ki * g.dh) * g.w + x0, count = (oy1 - oy0) * ow;
+          const std::int64_t a = std::max<std::int64_t>(first, 0), b = std::min(first + count, plane_size);
+          const T* src = col + oy0 * ow + (a - first);
+          T* dst = plane + a;
+          for (std::int64_t i = 0; i < b - a; ++i) dst[i] += src[i];
+          continue;
+        }
+        for (std::int64_t oy = oy0; oy < oy1; ++oy) {
+          if (hi == lo) break;
+          const std::int64_t iy = oy * g.sh - g.ph + ki * g.dh;
+          T* dst = plane + iy * g.w + x0 + lo * g.sw;
+          const T* src = col + oy * ow + lo;
+          if (g.sw == 1)
+            for (std::int64_t i = 0; i < hi - lo; ++i) dst[i] += src[i];
+          else
+            for (std::int64_t i = 0; i < hi - lo; ++i) dst[i * g.sw] += src[i];
+        }
+      }
+    }
+  }
 }
 
 // C = op(A) op(B) + beta C, row-major, on BLAS.
@@ -128,101 +168,124 @@ void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, cons
     cblas_dgemm(CblasRowMajor, tra, trb, i(m), i(n), i(k), 1.0, a, i(lda), b, i(ldb), beta, c, i(ldc));
 }
 
-// [n, o, L] -> [o, n*L]: the gradient laid out as the im2col matrix's columns.
-template <class T>
-void to_channel_major(const T* y, T* t, const Geom& g) {
-  const std::int64_t L = g.pixels(), ld = g.columns();
-  for (std::int64_t s = 0; s < g.n; ++s)
-    for (std::int64_t oc = 0; oc < g.o; ++oc) std::memcpy(t + oc * ld + s * L, y + (s * g.o + oc) * L, sizeof(T) * L);
-}
+// The per-sample pipeline: each sample's im2col matrix [c*kh*kw, oh*ow] is built in one scratch buffer that stays in
+// cache, and used at once by one GEMM per group.
 
+// y_s = b + w col(x_s), per group: w [og, kg] x col [kg, L] -> y_s [og, L]. The bias is written first and the GEMM
+// adds to it (beta = 1), so it costs nothing beyond the zeroing beta = 0 would do.
 Array forward_value(const Array& x, const Array& w, const Array* b, const Geom& g) {
   Array out(g.out_shape(), x.dtype());
   dispatch(x.dtype(), [&]<class T>(T) {
+    const std::int64_t L = g.pixels(), og = g.og(), kg = g.kg();
     T* po = out.data<T>();
-    const std::int64_t L = g.pixels(), NL = g.columns(), og = g.og(), kg = g.kg();
     if (out.numel() == 0) return;
-    if (kg == 0) {
-      std::fill(po, po + out.numel(), T(0));
-    } else {
-      // One GEMM per group over the whole batch: w [og, kg] x col [kg, n*L] -> t [og, n*L], then t -> [n, o, L].
-      Array col(Shape{g.c * g.kh * g.kw, NL}, x.dtype());
-      Array t(Shape{g.o, NL}, x.dtype());
-      T* pc = col.data<T>();
-      T* pt = t.data<T>();
-      im2col(x.data<T>(), pc, g);
-      const T* pw = w.data<T>();
+    Array col;
+    if (!g.pointwise() && kg > 0) col = Array(Shape{g.rows(), L}, x.dtype());
+    const T* px = x.data<T>();
+    const T* pw = w.data<T>();
+    for (std::int64_t s = 0; s < g.n; ++s) {
+      T* ys = po + s * g.o * L;
+      if (b) {
+        const T* pb = b->data<T>();
+        for (std::int64_t oc = 0; oc < g.o; ++oc) std::fill(ys + oc * L, ys + (oc + 1) * L, pb[oc]);
+      }
+      if (kg == 0) {
+        if (!b) std::fill(ys, ys + g.o * L, T(0));
+        continue;
+      }
+      const T* xs = px + s * g.c * g.h * g.w;
+      const T* pc = g.pointwise() ? xs : col.data<T>();
+      if (!g.pointwise()) im2col(xs, col.data<T>(), g);
       for (std::int64_t gi = 0; gi < g.groups; ++gi)
-        gemm<T>(false, false, og, NL, kg, pw + gi * og * kg, kg, pc + gi * kg * NL, NL, T(0), pt + gi * og * NL, NL);
-      for (std::int64_t s = 0; s < g.n; ++s)
-        for (std::int64_t oc = 0; oc < g.o; ++oc) std::memcpy(po + (s * g.o + oc) * L, pt + oc * NL + s * L, sizeof(T) * L);
-    }
-    if (b) {
-      const T* pb = b->data<T>();
-      for (std::int64_t s = 0; s < g.n; ++s)
-        for (std::int64_t oc = 0; oc < g.o; ++oc) {
-          T* row = po + (s * g.o + oc) * L;
-          const T v = pb[oc];
-          for (std::int64_t i = 0; i < L; ++i) row[i] += v;
-        }
+        gemm<T>(false, false, og, L, kg, pw + gi * og * kg, kg, pc + gi * kg * L, L, b ? T(1) : T(0), ys + gi * og * L, L);
     }
   });
   return out;
 }
 
-// dx = col2im(w^T gy), per group: w [og, kg]^T x gy [og, n*L] -> dcol [kg, n*L].
+// dx_s = col2im(w^T gy_s), per group: w [og, kg]^T x gy_s [og, L] -> dcol [kg, L].
 Array input_grad_value(const Array& gy, const Array& w, const Geom& g) {
   Array dx(Shape{g.n, g.c, g.h, g.w}, gy.dtype());
   dispatch(gy.dtype(), [&]<class T>(T) {
+    const std::int64_t L = g.pixels(), og = g.og(), kg = g.kg();
     T* px = dx.data<T>();
-    const std::int64_t NL = g.columns(), og = g.og(), kg = g.kg();
     if (dx.numel() == 0) return;
-    if (og == 0 || NL == 0) {
+    if (og == 0) {
       std::fill(px, px + dx.numel(), T(0));
       return;
     }
-    Array t(Shape{g.o, NL}, gy.dtype());
-    Array dcol(Shape{g.c * g.kh * g.kw, NL}, gy.dtype());
-    T* pt = t.data<T>();
-    T* pc = dcol.data<T>();
-    to_channel_major(gy.data<T>(), pt, g);
+    Array col;
+    if (!g.pointwise()) col = Array(Shape{g.rows(), L}, gy.dtype());
+    const T* pg = gy.data<T>();
     const T* pw = w.data<T>();
-    for (std::int64_t gi = 0; gi < g.groups; ++gi)
-      gemm<T>(true, false, kg, NL, og, pw + gi * og * kg, kg, pt + gi * og * NL, NL, T(0), pc + gi * kg * NL, NL);
-    col2im(pc, px, g);
+    for (std::int64_t s = 0; s < g.n; ++s) {
+      T* xs = px + s * g.c * g.h * g.w;
+      T* pc = g.pointwise() ? xs : col.data<T>();
+      for (std::int64_t gi = 0; gi < g.groups; ++gi)
+        gemm<T>(true, false, kg, L, og, pw + gi * og * kg, kg, pg + (s * g.o + gi * og) * L, L, T(0), pc + gi * kg * L, L);
+      if (!g.pointwise()) col2im(col.data<T>(), xs, g);
+    }
   });
   return dx;
 }
 
-// dw = gy col(x)^T, per group: gy [og, n*L] x col [kg, n*L]^T -> dw [og, kg].
+// dw = sum_s gy_s col(x_s)^T, per group: gy_s [og, L] x col [kg, L]^T -> dw [og, kg], accumulated over the samples.
 Array weight_grad_value(const Array& x, const Array& gy, const Geom& g) {
   Array dw(Shape{g.o, g.c / g.groups, g.kh, g.kw}, x.dtype());
   dispatch(x.dtype(), [&]<class T>(T) {
+    const std::int64_t L = g.pixels(), og = g.og(), kg = g.kg();
     T* pw = dw.data<T>();
-    const std::int64_t NL = g.columns(), og = g.og(), kg = g.kg();
     if (dw.numel() == 0) return;
-    if (NL == 0) {
-      std::fill(pw, pw + dw.numel(), T(0));
-      return;
+    std::fill(pw, pw + dw.numel(), T(0));
+    Array col;
+    if (!g.pointwise()) col = Array(Shape{g.rows(), L}, x.dtype());
+    const T* px = x.data<T>();
+    const T* pg = gy.data<T>();
+    for (std::int64_t s = 0; s < g.n; ++s) {
+      const T* xs = px + s * g.c * g.h * g.w;
+      const T* pc = g.pointwise() ? xs : col.data<T>();
+      if (!g.pointwise()) im2col(xs, col.data<T>(), g);
+      for (std::int64_t gi = 0; gi < g.groups; ++gi)
+        gemm<T>(false, true, og, kg, L, pg + (s * g.o + gi * og) * L, L, pc + gi * kg * L, L, T(1), pw + gi * og * kg, kg);
     }
-    Array col(Shape{g.c * g.kh * g.kw, NL}, x.dtype());
-    Array t(Shape{g.o, NL}, x.dtype());
-    T* pc = col.data<T>();
-    T* pt = t.data<T>();
-    im2col(x.data<T>(), pc, g);
-    to_channel_major(gy.data<T>(), pt, g);
-    for (std::int64_t gi = 0; gi < g.groups; ++gi)
-      gemm<T>(false, true, og, kg, NL, pt + gi * og * NL, NL, pc + gi * kg * NL, NL, T(0), pw + gi * og * kg, kg);
   });
   return dw;
 }
 
+// db[o] = sum over samples and positions of gy[s, o, :].
+Array bias_grad_value(const Array& gy) {
+  const Shape& s = gy.shape();
+  Array db(Shape{s[1]}, gy.dtype());
+  dispatch(gy.dtype(), [&]<class T>(T) {
+    const std::int64_t n = s[0], o = s[1], L = s[2] * s[3];
+    const T* pg = gy.data<T>();
+    T* pb = db.data<T>();
+    for (std::int64_t oc = 0; oc < o; ++oc) {
+      double acc = 0;
+      for (std::int64_t sm = 0; sm < n; ++sm) {
+        const T* row = pg + (sm * o + oc) * L;
+        // Eight independent partial sums: the adds vectorise instead of waiting on one long chain.
+        T part[8] = {};
+        std::int64_t i = 0;
+        for (; i + 8 <= L; i += 8)
+          for (int k = 0; k < 8; ++k) part[k] += row[i + k];
+        for (; i < L; ++i) part[0] += row[i];
+        T row_sum = 0;
+        for (const T v : part) row_sum += v;
+        acc += static_cast<double>(row_sum);
+      }
+      pb[oc] = static_cast<T>(acc);
+    }
+  });
+  return db;
+}
+
 void check_blas_sizes(std::string_view op, const Geom& g) {
-  // BLAS takes int sizes; the im2col matrix is [c*kh*kw, n*oh*ow].
+  // BLAS takes int sizes; a sample's im2col matrix is [c*kh*kw, oh*ow].
   const std::int64_t limit = std::numeric_limits<int>::max();
-  if (g.columns() > limit || g.c * g.kh * g.kw > limit || g.o > limit)
-    throw std::invalid_argument(fmt::format("{}: the im2col matrix [{}, {}] exceeds the BLAS limit {}", op,
-                                            g.c * g.kh * g.kw, g.columns(), limit));
+  if (g.pixels() > limit || g.rows() > limit || g.o > limit)
+    throw std::invalid_argument(fmt::format("{}: the im2col matrix [{}, {}] exceeds the BLAS limit {}", op, g.rows(),
+                                            g.pixels(), limit));
 }
 
 }  // namespace
@@ -230,7 +293,7 @@ void check_blas_sizes(std::string_view op, const Geom& g) {
 /// Primitive (im2col + GEMM, for speed).
 /// forward:  y[n,o,i,j] = b[o] + sum_{c in group(o), ki, kj} w[o,c,ki,kj] x[n,c, i*sh - ph + ki*dh, j*sw - pw + kj*dw]
 ///           (x is 0 outside its borders)
-/// backward: dx += conv2d_input_grad(grad, w), dw += conv2d_weight_grad(x, grad), db += sum(grad, {0, 2, 3})
+/// backward: dx += conv2d_input_grad(grad, w), dw += conv2d_weight_grad(x, grad), db += conv2d_bias_grad(grad)
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, Size2 stride, Size2 padding, Size2 dilation,
               std::int64_t groups, Site site) {
   check_float("conv2d", x);
@@ -246,7 +309,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, Size2 stride, S
                                                                               BackwardContext& dx) {
                    if (dx[0].wanted()) dx[0] += conv2d_input_grad(grad, w, x.shape(), stride, padding, dilation, groups);
                    if (dx[1].wanted()) dx[1] += conv2d_weight_grad(x, grad, w.shape(), stride, padding, dilation, groups);
-                   if (bias && dx[2].wanted()) dx[2] += sum(grad, {0, 2, 3});
+                   if (bias && dx[2].wanted()) dx[2] += conv2d_bias_grad(grad);
                  }, site);
 }
 
@@ -285,6 +348,18 @@ Tensor conv2d_weight_grad(const Tensor& x, const Tensor& grad, const Shape& weig
                    if (dx[0].wanted())
                      dx[0] += conv2d_input_grad(gy, grad, x.shape(), stride, padding, dilation, groups);
                    if (dx[1].wanted()) dx[1] += conv2d(x, grad, Tensor(), stride, padding, dilation, groups);
+                 }, site);
+}
+
+/// Primitive (one pass; the general sum over axes {0, 2, 3} walks broadcast indices and is 10x slower here).
+/// forward:  db[o] = sum_{n,i,j} grad[n,o,i,j]
+/// backward: dgrad += broadcast_to(reshape(G, [1,O,1,1]), grad.shape)   (G: the gradient of the result)
+Tensor conv2d_bias_grad(const Tensor& grad, Site site) {
+  check_float("conv2d_bias_grad", grad);
+  check_rank("conv2d_bias_grad", "gradient", grad, 4);
+  return make_op("conv2d_bias_grad", bias_grad_value(grad.value()), {grad},
+                 [gs = grad.shape()](const Tensor& grad, const Tensor&, BackwardContext& dx) {
+                   dx[0] += broadcast_to(reshape(grad, Shape{1, gs[1], 1, 1}), gs);
                  }, site);
 }
 

@@ -40,6 +40,9 @@ Tensor conv2d_input_grad(const Tensor& grad, const Tensor& w, const Shape& input
 /// @throws std::invalid_argument as conv2d, or when grad is not the shape conv2d gives for x and weight_shape.
 Tensor conv2d_weight_grad(const Tensor& x, const Tensor& grad, const Shape& weight_shape, Size2 stride = 1,
                           Size2 padding = 0, Size2 dilation = 1, std::int64_t groups = 1, Site site = Site::current());
+/// conv2d's gradient with respect to its bias: grad [N,O,Ho,Wo] summed over N, Ho and Wo -> [O].
+/// @throws std::invalid_argument for a rank other than 4 or a non-float dtype.
+Tensor conv2d_bias_grad(const Tensor& grad, Site site = Site::current());
 
 /// 2-D max pooling over x [N,C,H,W] (torch.nn.functional.max_pool2d): stride defaults to the kernel; padding is -inf
 /// and at most half the kernel. The first maximum of a window wins a tie; a NaN wins over numbers.

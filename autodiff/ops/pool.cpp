@@ -7,6 +7,9 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
+#include <cstdint>
+#include <type_traits>
 #include <cmath>
 #include <stdexcept>
 
@@ -100,33 +103,114 @@ struct MaxPoolResult {
   Array value, indices;
 };
 
+// Whether v replaces best as a window's maximum: the first maximum wins a tie, and a NaN wins over numbers (the
+// first NaN stays). Branch-free, as the outcome is a coin flip on real data.
+template <class T>
+bool takes(T v, T best) {
+  return static_cast<bool>(static_cast<int>(!(v <= best)) & static_cast<int>(best == best));
+}
+
+// t ? a : b by bit masks: the compiler turns a plain ?: here back into a branch that mispredicts half the time.
+template <class T>
+T pick(bool t, T a, T b) {
+  using U = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+  const U m = U(0) - static_cast<U>(t);
+  return std::bit_cast<T>(static_cast<U>((std::bit_cast<U>(a) & m) | (std::bit_cast<U>(b) & ~m)));
+}
+
+// Output columns whose window lies inside the input's columns: [lo, hi).
+Taps inner_columns(const Pool& g) {
+  const std::int64_t lo = std::min(g.ow, (g.pw + g.sw - 1) / g.sw);
+  const std::int64_t last = g.w - 1 - (g.kw - 1) * g.dw + g.pw;  // largest ox * sw with the window inside
+  const std::int64_t hi = last < 0 ? 0 : std::min(g.ow, last / g.sw + 1);
+  return {lo, std::max(lo, hi)};
+}
+
 MaxPoolResult max_pool_value(const Array& x, const Pool& g) {
   MaxPoolResult r{Array(g.out_shape(), x.dtype()), Array(g.out_shape(), Dtype::i64)};
   dispatch(x.dtype(), [&]<class T>(T) {
     const std::int64_t in = g.h * g.w, out = g.oh * g.ow;
     T* po = r.value.data<T>();
     std::int64_t* pi = r.indices.data<std::int64_t>();
-    for (std::int64_t p = 0; p < g.planes(); ++p) {
-      const T* plane = x.data<T>() + p * in;
-      T* vo = po + p * out;
-      std::int64_t* io = pi + p * out;
-      std::fill(io, io + out, std::int64_t{-1});
-      for_each_window_row(g, [&](std::int64_t o, std::int64_t iy, Taps tx, std::int64_t x0) {
-        const T* row = plane + iy * g.w;
-        T best = io[o] < 0 ? T(0) : vo[o];
-        std::int64_t at = io[o];
+    const T* px = x.data<T>();
+    const Taps inner = inner_columns(g);
+    // One output, any window: its taps inside the input (the caller guarantees at least one).
+    const auto window = [&](const T* plane, std::int64_t oy, std::int64_t ox, T* vo, std::int64_t* io) {
+      const std::int64_t y0 = oy * g.sh - g.ph, x0 = ox * g.sw - g.pw;
+      const Taps ty = taps(y0, g.dh, g.h, g.kh), tx = taps(x0, g.dw, g.w, g.kw);
+      std::int64_t at = (y0 + ty.lo * g.dh) * g.w + x0 + tx.lo * g.dw;
+      T best = plane[at];
+      for (std::int64_t ki = ty.lo; ki < ty.hi; ++ki)
         for (std::int64_t kj = tx.lo; kj < tx.hi; ++kj) {
-          const std::int64_t ix = x0 + kj * g.dw;
-          const T v = row[ix];
-          // The first maximum wins a tie; a NaN wins over numbers (as PyTorch).
-          if (at < 0 || v > best || (std::isnan(v) && !std::isnan(best))) {
-            best = v;
-            at = iy * g.w + ix;
+          const std::int64_t i = (y0 + ki * g.dh) * g.w + x0 + kj * g.dw;
+          const bool t = takes(plane[i], best);
+          best = pick(t, plane[i], best);
+          at = pick(t, i, at);
+        }
+      vo[ox] = best;
+      io[ox] = at;
+    };
+    if (g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0) {
+      // The common 2x2 pooling: each window's four taps in registers, compared in window order.
+      for (std::int64_t p = 0; p < g.planes(); ++p)
+        for (std::int64_t oy = 0; oy < g.oh; ++oy) {
+          const T* r0 = px + p * in + 2 * oy * g.w;
+          const T* r1 = r0 + g.w;
+          T* vo = po + p * out + oy * g.ow;
+          std::int64_t* io = pi + p * out + oy * g.ow;
+          const std::int64_t i0 = 2 * oy * g.w;
+          for (std::int64_t ox = 0; ox < g.ow; ++ox) {
+            const T a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
+            std::int64_t at = 0;
+            T best = a;
+            bool t = takes(b, best);
+            best = pick(t, b, best);
+            at = pick<std::int64_t>(t, 1, at);
+            t = takes(c, best);
+            best = pick(t, c, best);
+            at = pick(t, g.w, at);
+            t = takes(d, best);
+            best = pick(t, d, best);
+            at = pick(t, g.w + 1, at);
+            vo[ox] = best;
+            io[ox] = i0 + 2 * ox + at;
           }
         }
-        vo[o] = best;
-        io[o] = at;
-      });
+      return;
+    }
+    for (std::int64_t p = 0; p < g.planes(); ++p) {
+      const T* plane = px + p * in;
+      for (std::int64_t oy = 0; oy < g.oh; ++oy) {
+        T* vo = po + p * out + oy * g.ow;
+        std::int64_t* io = pi + p * out + oy * g.ow;
+        const std::int64_t y0 = oy * g.sh - g.ph;
+        const Taps ty = taps(y0, g.dh, g.h, g.kh);
+        if (ty.lo != 0 || ty.hi != g.kh) {
+          for (std::int64_t ox = 0; ox < g.ow; ++ox) window(plane, oy, ox, vo, io);
+          continue;
+        }
+        for (std::int64_t ox = 0; ox < inner.lo; ++ox) window(plane, oy, ox, vo, io);
+        for (std::int64_t ox = inner.hi; ox < g.ow; ++ox) window(plane, oy, ox, vo, io);
+        // Windows inside the input, tap by tap along the output row: no bounds, no branches.
+        const std::int64_t x0 = inner.lo * g.sw - g.pw;
+        for (std::int64_t ox = inner.lo; ox < inner.hi; ++ox) {
+          const std::int64_t i = y0 * g.w + x0 + (ox - inner.lo) * g.sw;
+          vo[ox] = plane[i];
+          io[ox] = i;
+        }
+        for (std::int64_t ki = 0; ki < g.kh; ++ki)
+          for (std::int64_t kj = 0; kj < g.kw; ++kj) {
+            if (ki == 0 && kj == 0) continue;
+            const std::int64_t base = (y0 + ki * g.dh) * g.w + x0 + kj * g.dw;
+            for (std::int64_t ox = inner.lo; ox < inner.hi; ++ox) {
+              const std::int64_t i = base + (ox - inner.lo) * g.sw;
+              const T v = plane[i], best = vo[ox];
+              const bool t = takes(v, best);
+              vo[ox] = pick(t, v, best);
+              io[ox] = pick(t, i, io[ox]);
+            }
+          }
+      }
     }
   });
   return r;
@@ -208,6 +292,45 @@ Size2 stride_or_kernel(std::optional<Size2> stride, Size2 kernel) { return strid
 
 }  // namespace
 
+namespace {
+// max_pool2d_backward and max_pool_double_backward once their arguments are known to be good (their own backward
+// closures call these: the indices they hold were checked, or made by max_pool2d).
+Tensor scatter_to_planes(const Tensor& grad, const Tensor& indices, const Shape& input_shape, Site site);
+Tensor gather_from_planes(const Tensor& x, const Tensor& indices, Site site);
+
+Tensor scatter_to_planes(const Tensor& grad, const Tensor& indices, const Shape& input_shape, Site site) {
+  Array dx = Array::zeros(input_shape, grad.dtype());
+  dispatch(grad.dtype(), [&]<class T>(T) {
+    const std::int64_t in = input_shape[2] * input_shape[3], out = indices.shape()[2] * indices.shape()[3];
+    const T* pg = grad.value().data<T>();
+    const std::int64_t* pi = indices.value().data<std::int64_t>();
+    T* px = dx.data<T>();
+    for (std::int64_t p = 0; p < input_shape[0] * input_shape[1]; ++p)
+      for (std::int64_t o = 0; o < out; ++o) px[p * in + pi[p * out + o]] += pg[p * out + o];
+  });
+  return make_op("max_pool2d_backward", std::move(dx), {grad},
+                 [indices](const Tensor& grad, const Tensor&, BackwardContext& dx) {
+                   dx[0] += gather_from_planes(grad, indices, Site::current());
+                 }, site);
+}
+
+Tensor gather_from_planes(const Tensor& x, const Tensor& indices, Site site) {
+  Array y(indices.shape(), x.dtype());
+  dispatch(x.dtype(), [&]<class T>(T) {
+    const std::int64_t in = x.shape()[2] * x.shape()[3], out = indices.shape()[2] * indices.shape()[3];
+    const T* px = x.value().data<T>();
+    const std::int64_t* pi = indices.value().data<std::int64_t>();
+    T* py = y.data<T>();
+    for (std::int64_t p = 0; p < indices.shape()[0] * indices.shape()[1]; ++p)
+      for (std::int64_t o = 0; o < out; ++o) py[p * out + o] = px[p * in + pi[p * out + o]];
+  });
+  return make_op("max_pool_double_backward", std::move(y), {x},
+                 [indices, xs = x.shape()](const Tensor& grad, const Tensor&, BackwardContext& dx) {
+                   dx[0] += scatter_to_planes(grad, indices, xs, Site::current());
+                 }, site);
+}
+}  // namespace
+
 /// Primitive (indices kept from the forward).
 /// forward:  y[n,c,i,j] = max of x[n,c] over window (i, j), padding -inf; indices = its flat position in the plane
 /// backward: dx += max_pool2d_backward(grad, indices, x.shape)   (the first maximum of a tie takes the gradient)
@@ -220,7 +343,7 @@ std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x, Size2 kernel,
   Tensor indices(std::move(r.indices));
   Tensor y = make_op("max_pool2d", std::move(r.value), {x},
                      [indices, xs = x.shape()](const Tensor& grad, const Tensor&, BackwardContext& dx) {
-                       dx[0] += max_pool2d_backward(grad, indices, xs);
+                       dx[0] += scatter_to_planes(grad, indices, xs, Site::current());
                      }, site);
   return {y, indices};
 }
@@ -232,24 +355,12 @@ Tensor max_pool2d(const Tensor& x, Size2 kernel, std::optional<Size2> stride, Si
 
 /// Primitive; linear in grad.
 /// forward:  dx = zeros(input_shape); dx[n,c].flat[indices[n,c,i,j]] += grad[n,c,i,j]
-/// backward: dgrad += max_pool_double_backward(G, indices)
+/// backward: dgrad += max_pool_double_backward(G, indices)   (G: the gradient of the result)
 Tensor max_pool2d_backward(const Tensor& grad, const Tensor& indices, const Shape& input_shape, Site site) {
   check_float("max_pool2d_backward", grad);
   check_plane_indices("max_pool2d_backward", indices, input_shape);
   check_grad_shape("max_pool2d_backward", grad, indices.shape());
-  Array dx = Array::zeros(input_shape, grad.dtype());
-  dispatch(grad.dtype(), [&]<class T>(T) {
-    const std::int64_t in = input_shape[2] * input_shape[3], out = indices.shape()[2] * indices.shape()[3];
-    const T* pg = grad.value().data<T>();
-    const std::int64_t* pi = indices.value().data<std::int64_t>();
-    T* px = dx.data<T>();
-    for (std::int64_t p = 0; p < input_shape[0] * input_shape[1]; ++p)
-      for (std::int64_t o = 0; o < out; ++o) px[p * in + pi[p * out + o]] += pg[p * out + o];
-  });
-  return make_op("max_pool2d_backward", std::move(dx), {grad},
-                 [indices](const Tensor& grad, const Tensor&, BackwardContext& dx) {
-                   dx[0] += max_pool_double_backward(grad, indices);
-                 }, site);
+  return scatter_to_planes(grad, indices, input_shape, site);
 }
 
 /// Primitive; linear in x (the adjoint of max_pool2d_backward).
@@ -258,19 +369,7 @@ Tensor max_pool2d_backward(const Tensor& grad, const Tensor& indices, const Shap
 Tensor max_pool_double_backward(const Tensor& x, const Tensor& indices, Site site) {
   check_float("max_pool_double_backward", x);
   check_plane_indices("max_pool_double_backward", indices, x.shape());
-  Array y(indices.shape(), x.dtype());
-  dispatch(x.dtype(), [&]<class T>(T) {
-    const std::int64_t in = x.shape()[2] * x.shape()[3], out = indices.shape()[2] * indices.shape()[3];
-    const T* px = x.value().data<T>();
-    const std::int64_t* pi = indices.value().data<std::int64_t>();
-    T* py = y.data<T>();
-    for (std::int64_t p = 0; p < indices.shape()[0] * indices.shape()[1]; ++p)
-      for (std::int64_t o = 0; o < out; ++o) py[p * out + o] = px[p * in + pi[p * out + o]];
-  });
-  return make_op("max_pool_double_backward", std::move(y), {x},
-                 [indices, xs = x.shape()](const Tensor& grad, const Tensor&, BackwardContext& dx) {
-                   dx[0] += max_pool2d_backward(grad, indices, xs);
-                 }, site);
+  return gather_from_planes(x, indices, site);
 }
 
 /// Primitive; linear in x.
