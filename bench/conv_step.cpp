@@ -10,6 +10,7 @@
 
 #include <cblas.h>
 #include <fmt/format.h>
+#include <malloc.h>
 
 #include <cmath>
 #include <cstdio>
@@ -19,6 +20,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
+#include <time.h>
 #include <vector>
 
 namespace {
@@ -119,10 +122,14 @@ void run_layer(const Layer& l, int threads) {
 #endif
   const double ours_us = t[0] * 1e6;
   const std::string name = fmt::format("{}/B={}/t={}", l.name, batch, threads);
+  const std::size_t m0 = autodiff::detail::pool_misses();
+  for (int i = 0; i < 10; ++i) ours.step();
+  const double misses = static_cast<double>(autodiff::detail::pool_misses() - m0) / 10;
   fmt::print("conv_step case={} ours_us={} libtorch_us={} ours/libtorch={}\n", name, bench::sig3(ours_us),
              opt_sig3(torch_us), torch_us ? bench::sig3(ours_us / *torch_us) : "-");
-  fmt::print("# case={} x [{},{},{},{}] w [{},{},3,3] padding 1, x {} grad, timing={}\n", name, batch, l.c, l.h, l.h, l.o,
-             l.c, l.x_grad ? "needs" : "needs no", bench::timing_name(timing_for(threads)));
+  fmt::print("# case={} x [{},{},{},{}] w [{},{},3,3] padding 1, x {} grad, timing={}, ours pool_misses_per_step={:.1f}\n",
+             name, batch, l.c, l.h, l.h, l.o, l.c, l.x_grad ? "needs" : "needs no", bench::timing_name(timing_for(threads)),
+             misses);
   std::fflush(stdout);
 }
 
@@ -191,7 +198,7 @@ void run_cnn(int threads) {
   bench::TorchCnn torch(tp, batch, lr);
   torch.set_batch(xv.data(), labels64);
 #endif
-  const float loss_ours = ours.step();
+  [[maybe_unused]] const float loss_ours = ours.step();
   std::vector<std::function<void()>> fns = {[&] { bench::keep(ours.step()); }};
   std::optional<double> torch_us;
 #ifdef BENCH_LIBTORCH
@@ -230,19 +237,56 @@ void run_cnn(int threads) {
   std::fflush(stdout);
 }
 
+// Cores this process really gets: CPU time of two threads spinning for 50 ms over wall time (as in mlp_step). On the
+// two shared cores other processes may leave only one, and then t=2 cases show the scheduler, not the code.
+double effective_cores() {
+  auto cpu = [] {
+    timespec ts{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+  };
+  const auto t0 = bench::Clock::now();
+  const double c0 = cpu();
+  auto spin = [t0] {
+    while (bench::seconds_since(t0) < 0.05) {
+    }
+  };
+  std::thread a(spin), b(spin);
+  a.join();
+  b.join();
+  return (cpu() - c0) / bench::seconds_since(t0);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::string_view only = argc > 1 ? argv[1] : "";
-  if (!only.empty() && only != "conv1" && only != "conv2" && only != "cnn") {
-    fmt::print(stderr, "usage: conv_step [conv1|conv2|cnn]\n");
-    return 2;
+  std::string_view only;
+  bool default_malloc = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    if (a == "--default-malloc")
+      default_malloc = true;
+    else if (only.empty() && (a == "conv1" || a == "conv2" || a == "cnn"))
+      only = a;
+    else {
+      fmt::print(stderr, "usage: conv_step [--default-malloc] [conv1|conv2|cnn]\n");
+      return 2;
+    }
+  }
+  if (!default_malloc) {
+    // LibTorch takes its buffers from malloc. By default glibc serves these megabyte blocks with mmap and returns them
+    // at free, so every step faults its pages in again (up to 5x LibTorch's time on conv1 here). Keeping them in the
+    // heap is LibTorch's best case; ours draws from its own pool either way.
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
   }
   std::string torch = "libtorch=-";
 #ifdef BENCH_LIBTORCH
   torch = "libtorch=" + bench::torch_conv_info();
 #endif
-  fmt::print("cpu={} openblas_core={} {}\n", bench::cpu_model(), openblas_get_corename(), torch);
+  fmt::print("cpu={} openblas_core={} {} malloc={}\n", bench::cpu_model(), openblas_get_corename(), torch,
+             default_malloc ? "default" : "mmap_threshold=32MiB");
+  fmt::print("# effective_cores={:.2f} (t=2 cases can only show scaling when this is near 2)\n", effective_cores());
   std::fflush(stdout);
   const std::vector<Layer> layers{{"conv1", 1, 28, 32, false}, {"conv2", 32, 14, 64, true}};
   for (int threads : {1, 2}) {
