@@ -113,6 +113,13 @@ std::string sizes_str(std::span<const std::int64_t> v) {
   return s;
 }
 std::string name_of(const Shape& s, const Tensor* t) { return t ? describe(*t) : s.str(); }
+// Every dimension after the batch must hold something (as PyTorch): windows over an empty plane would read nothing.
+void check_nonempty_planes(std::string_view op, const Shape& x_shape, const Tensor* x) {
+  for (int i = 1; i < x_shape.rank(); ++i)
+    if (x_shape[i] == 0)
+      throw std::invalid_argument(fmt::format("{}: input must have non-empty channel and spatial dimensions (got {})", op,
+                                              name_of(x_shape, x)));
+}
 void check_positive(std::string_view op, std::string_view what, std::span<const std::int64_t> v) {
   for (const std::int64_t d : v)
     if (d <= 0) throw std::invalid_argument(fmt::format("{}: {} must be positive (got {})", op, what, sizes_str(v)));
@@ -152,6 +159,7 @@ void check_conv(std::string_view op, const Shape& x_shape, const Tensor* x, cons
     throw std::invalid_argument(fmt::format("{}: input must have rank {} (got {})", op, rank, name_of(x_shape, x)));
   if (w_shape.rank() != rank)
     throw std::invalid_argument(fmt::format("{}: weight must have rank {} (got {})", op, rank, name_of(w_shape, w)));
+  check_nonempty_planes(op, x_shape, x);
   check_positive(op, "stride", stride);
   check_positive(op, "dilation", dilation);
   check_padding(op, padding);
@@ -180,6 +188,7 @@ void check_pool(std::string_view op, const Shape& x_shape, const Tensor* x, std:
   const int rank = 2 + static_cast<int>(kernel.size());
   if (x_shape.rank() != rank)
     throw std::invalid_argument(fmt::format("{}: input must have rank {} (got {})", op, rank, name_of(x_shape, x)));
+  check_nonempty_planes(op, x_shape, x);
   check_positive(op, "kernel size", kernel);
   check_positive(op, "stride", stride);
   check_positive(op, "dilation", dilation);

@@ -346,6 +346,8 @@ BOOST_AUTO_TEST_CASE(conv_errors_name_the_problem) {
   BOOST_CHECK_EXCEPTION(conv2d(x, zeros(Shape{4, 3, 3, 3}, Dtype::f32)), IA,
                         message_has({"conv2d: dtypes differ", "float64", "float32"}));
   BOOST_CHECK_EXCEPTION(conv2d(x, w, zeros(Shape{4}, Dtype::f32)), IA, message_has({"conv2d: dtypes differ"}));
+  BOOST_CHECK_EXCEPTION(conv2d(zeros(Shape{1, 3, 5, 0}, Dtype::f64), w, {}, 1, 2), IA,
+                        message_has({"conv2d: input must have non-empty channel and spatial dimensions", "[1,3,5,0]"}));
   BOOST_CHECK_EXCEPTION(conv2d(zeros(Shape{2, 3, 5, 5}, Dtype::i64), w), IA,
                         message_has({"conv2d: needs a float tensor", "int64"}));
   // Labels name the tensor.
@@ -390,7 +392,10 @@ BOOST_AUTO_TEST_CASE(pool_errors_name_the_problem) {
   BOOST_CHECK_EXCEPTION(adaptive_avg_pool2d(x, {0, 1}), IA,
                         message_has({"adaptive_avg_pool2d: output size must be positive (got 0x1)"}));
   BOOST_CHECK_EXCEPTION(adaptive_avg_pool2d(zeros(Shape{1, 2, 0, 3}, Dtype::f64), 1), IA,
-                        message_has({"adaptive_avg_pool2d: input height and width must be non-empty", "[1,2,0,3]"}));
+                        message_has({"adaptive_avg_pool2d: input must have non-empty channel and spatial dimensions",
+                                     "[1,2,0,3]"}));
+  BOOST_CHECK_EXCEPTION(max_pool2d(zeros(Shape{1, 1, 0, 4}, Dtype::f64), 2, 2, 1), IA,
+                        message_has({"max_pool2d: input must have non-empty channel and spatial dimensions", "[1,1,0,4]"}));
   BOOST_CHECK_EXCEPTION(adaptive_avg_pool2d(zeros(Shape{2, 4}, Dtype::f64), 1), IA,
                         message_has({"adaptive_avg_pool2d: input must have rank 4", "[2,4]"}));
   // The backward ops check their indices and gradient shapes.

@@ -21,9 +21,9 @@ struct Size2 {
 
 /// 2-D cross-correlation (torch.nn.functional.conv2d): x [N,C,H,W], w [O,C/groups,kH,kW], b [O] or undefined for no
 /// bias -> [N,O,Ho,Wo] with Ho = (H + 2 padding.h - dilation.h (kH - 1) - 1) / stride.h + 1 (zero padding).
-/// @throws std::invalid_argument for wrong ranks or dtypes, channels that do not match w and groups, C or O not
-/// divisible by groups, a bias not of shape [O], a non-positive stride, dilation or groups, a negative padding, or a
-/// dilated kernel larger than the padded input.
+/// @throws std::invalid_argument for wrong ranks or dtypes, an empty C, H or W, channels that do not match w and
+/// groups, C or O not divisible by groups, a bias not of shape [O], a non-positive stride, dilation or groups, a
+/// negative padding, or a dilated kernel larger than the padded input.
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b = {}, Size2 stride = 1, Size2 padding = 0,
               Size2 dilation = 1, std::int64_t groups = 1, Site site = Site::current());
 /// 1-D cross-correlation (torch.nn.functional.conv1d): x [N,C,L], w [O,C/groups,k], b [O] or undefined -> [N,O,Lo].
@@ -46,8 +46,9 @@ Tensor conv2d_bias_grad(const Tensor& grad, Site site = Site::current());
 
 /// 2-D max pooling over x [N,C,H,W] (torch.nn.functional.max_pool2d): stride defaults to the kernel; padding is -inf
 /// and at most half the kernel. The first maximum of a window wins a tie; a NaN wins over numbers.
-/// @throws std::invalid_argument for a rank other than 4, a non-float dtype, a non-positive kernel, stride or
-/// dilation, a negative padding or one above half the kernel, or a dilated kernel larger than the padded input.
+/// @throws std::invalid_argument for a rank other than 4, a non-float dtype, an empty C, H or W, a non-positive kernel,
+/// stride or dilation, a negative padding or one above half the kernel, or a dilated kernel larger than the padded
+/// input.
 Tensor max_pool2d(const Tensor& x, Size2 kernel, std::optional<Size2> stride = std::nullopt, Size2 padding = 0,
                   Size2 dilation = 1, Site site = Site::current());
 /// max_pool2d and the int64 indices of each window's maximum, flat within its [H,W] plane (as PyTorch's
@@ -69,9 +70,10 @@ Tensor avg_pool2d(const Tensor& x, Size2 kernel, std::optional<Size2> stride = s
 /// @throws std::invalid_argument as avg_pool2d, or when grad is not the shape avg_pool2d gives for input_shape.
 Tensor avg_pool2d_backward(const Tensor& grad, const Shape& input_shape, Size2 kernel,
                            std::optional<Size2> stride = std::nullopt, Size2 padding = 0, Site site = Site::current());
-/// Adaptive average pooling to output_size (torch.nn.functional.adaptive_avg_pool2d): output row i averages input
-/// rows floor(i H / Ho) to ceil((i + 1) H / Ho) - 1, and likewise for columns. {1, 1} is the global average.
-/// @throws std::invalid_argument for a rank other than 4, a non-float dtype or a non-positive output size.
+/// Adaptive average pooling to output_size (torch.nn.functional.adaptive_avg_pool2d): output row i averages input rows
+/// floor(i H / Ho) to ceil((i + 1) H / Ho) - 1, and likewise for columns. {1, 1} is the global average.
+/// @throws std::invalid_argument for a rank other than 4, a non-float dtype, an empty C, H or W, or a non-positive
+/// output size.
 Tensor adaptive_avg_pool2d(const Tensor& x, Size2 output_size, Site site = Site::current());
 /// adaptive_avg_pool2d's gradient: each grad element spread evenly over its window, into zeros of input_shape.
 /// @throws std::invalid_argument when grad's batch or channels differ from input_shape's.

@@ -406,9 +406,9 @@ Pool adaptive_pool(std::string_view op, const Shape& xs, const Tensor* x, Size2 
     throw std::invalid_argument(fmt::format("{}: input must have rank 4 (got {})", op, x ? describe(*x) : xs.str()));
   if (out.h <= 0 || out.w <= 0)
     throw std::invalid_argument(fmt::format("{}: output size must be positive (got {}x{})", op, out.h, out.w));
-  if (xs[2] == 0 || xs[3] == 0)
-    throw std::invalid_argument(
-        fmt::format("{}: input height and width must be non-empty (got {})", op, x ? describe(*x) : xs.str()));
+  if (xs[1] == 0 || xs[2] == 0 || xs[3] == 0)
+    throw std::invalid_argument(fmt::format("{}: input must have non-empty channel and spatial dimensions (got {})", op,
+                                            x ? describe(*x) : xs.str()));
   return Pool{xs[0], xs[1], xs[2], xs[3], 0, 0, 0, 0, 0, 0, 1, 1, out.h, out.w};
 }
 }  // namespace
