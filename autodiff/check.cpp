@@ -136,8 +136,15 @@ void check_window(std::string_view op, const Shape& x, const Tensor* xt, std::sp
   std::array<std::int64_t, Shape::max_rank> span{}, padded{};
   bool fits = true;
   for (std::size_t i = 0; i < n; ++i) {
-    span[i] = dilation[i] * (kernel[i] - 1) + 1;
-    padded[i] = x[x.rank() - static_cast<int>(n) + static_cast<int>(i)] + 2 * padding[i];
+    // Sizes near 2^63 must not wrap: the kernels index with these sums.
+    const bool wraps = __builtin_mul_overflow(dilation[i], kernel[i] - 1, &span[i]) ||
+                       __builtin_add_overflow(span[i], 1, &span[i]) ||
+                       __builtin_mul_overflow(padding[i], 2, &padded[i]) ||
+                       __builtin_add_overflow(padded[i], x[x.rank() - static_cast<int>(n) + static_cast<int>(i)], &padded[i]);
+    if (wraps)
+      throw std::invalid_argument(fmt::format("{}: kernel, padding and dilation sizes overflow (kernel {}, padding {}, "
+                                              "dilation {})",
+                                              op, sizes_str(kernel), sizes_str(padding), sizes_str(dilation)));
     fits = fits && span[i] <= padded[i];
   }
   if (!fits) {

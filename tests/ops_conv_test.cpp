@@ -335,6 +335,8 @@ BOOST_AUTO_TEST_CASE(conv_errors_name_the_problem) {
                         message_has({"conv2d", "kernel 6x3", "larger than the padded input 5x5"}));
   BOOST_CHECK_EXCEPTION(conv2d(x, w, {}, 1, 0, 3), IA,
                         message_has({"conv2d", "kernel 3x3 (dilated 7x7)", "padded input 5x5", "dilation 3x3"}));
+  BOOST_CHECK_EXCEPTION(conv2d(x, w, {}, 1, 0, std::int64_t{1} << 62), IA,
+                        message_has({"conv2d: kernel, padding and dilation sizes overflow", "dilation 4611686018427387904x"}));
   BOOST_CHECK_EXCEPTION(conv2d(x, w, {}, {1, 0}), IA, message_has({"conv2d: stride must be positive (got 1x0)"}));
   BOOST_CHECK_EXCEPTION(conv2d(x, w, {}, 1, 0, -1), IA, message_has({"conv2d: dilation must be positive (got -1x-1)"}));
   BOOST_CHECK_EXCEPTION(conv2d(x, zeros(Shape{4, 3, 0, 3}, Dtype::f64)), IA,

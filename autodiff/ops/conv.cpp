@@ -8,9 +8,12 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <stdexcept>
+#include <type_traits>
+#include <utility>
 
 namespace autodiff {
 
@@ -43,7 +46,7 @@ Geom geom_of(const Shape& x, const Shape& w, Size2 stride, Size2 padding, Size2 
   return g;
 }
 
-// Checks the geometry (ranks, channels, groups, sizes, bias) and the dtypes of the tensors given.
+// Checks the geometry: ranks, channels, groups, sizes and the bias (the callers check dtypes).
 void check_conv2d(std::string_view op, const Shape& xs, const Tensor* x, const Shape& ws, const Tensor* w,
                   const Tensor& b, Size2 stride, Size2 padding, Size2 dilation, std::int64_t groups) {
   const std::array<std::int64_t, 2> st{stride.h, stride.w}, pd{padding.h, padding.w}, dl{dilation.h, dilation.w};
