@@ -9,8 +9,10 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <cstdint>
 #include <initializer_list>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -61,6 +63,7 @@ std::vector<TensorRow> first_order_table() {
        {range({2, 6, 3, 3}, -1, 1), range({6, 2, 3, 3}, -1, 1)}},
       {"conv2d_weight_grad", [](V x) { return conv2d_weight_grad(x[0], x[1], Shape{6, 2, 3, 2}, {1, 2}, {1, 0}, 1, 2); },
        {range({2, 4, 4, 5}, -1, 1), range({2, 6, 4, 2}, -1, 1)}},
+      {"conv2d_bias_grad", [](V x) { return conv2d_bias_grad(x[0]); }, {range({3, 4, 2, 5}, -1, 1)}},
       // conv1d
       {"conv1d", [](V x) { return conv1d(x[0], x[1]); }, {range({2, 3, 7}, -1, 1), range({4, 3, 3}, -1, 1)}},
       {"conv1d bias stride 2 padding 1 dilation 2", [](V x) { return conv1d(x[0], x[1], x[2], 2, 1, 2); },
@@ -287,6 +290,21 @@ BOOST_AUTO_TEST_CASE(max_pool2d_padding_and_overlapping_windows) {
   BOOST_TEST(sum(x.grad()).item() == 2.0);
 }
 
+BOOST_AUTO_TEST_CASE(max_pool2d_lets_a_nan_win_as_pytorch_does) {
+  TapeScope scope;
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  // 2x2 windows (the fast path): the NaN at (0,1) wins over 3.
+  const auto [a, ai] = max_pool2d_with_indices(tensor({1, nan, 3, 2}, Shape{1, 1, 2, 2}, Dtype::f64), 2);
+  BOOST_TEST(std::isnan(a.item()));
+  BOOST_TEST(ai.item() == 1.0);
+  // Stride 1 over a 2x3 plane (the general path): both windows hold the NaN at position 1 and pick it; the first of
+  // two NaNs stays.
+  const auto [b, bi] = max_pool2d_with_indices(tensor({1, nan, 3, 2, 5, nan}, Shape{1, 1, 2, 3}, Dtype::f64), 2, 1);
+  BOOST_TEST(std::isnan(b.at(0)));
+  BOOST_TEST(std::isnan(b.at(1)));
+  BOOST_TEST(bi.to_vector() == (std::vector<double>{1, 1}), tt::per_element());
+}
+
 BOOST_AUTO_TEST_CASE(avg_pool2d_counts_the_padding) {
   TapeScope scope;
   Tensor x = tensor({1, 2, 3, 4}, Shape{1, 1, 2, 2}, Dtype::f64, true);
@@ -368,6 +386,8 @@ BOOST_AUTO_TEST_CASE(conv_errors_name_the_problem) {
                         message_has({"conv2d_input_grad", "forward output's shape [2,4,3,3]", "got [2,4,2,3]"}));
   BOOST_CHECK_EXCEPTION(conv2d_weight_grad(x, zeros(Shape{2, 4, 3, 4}, Dtype::f64), w.shape()), IA,
                         message_has({"conv2d_weight_grad", "forward output's shape [2,4,3,3]"}));
+  BOOST_CHECK_EXCEPTION(conv2d_bias_grad(zeros(Shape{2, 4, 3}, Dtype::f64)), IA,
+                        message_has({"conv2d_bias_grad: gradient must have rank 4", "[2,4,3]"}));
   BOOST_CHECK_EXCEPTION(conv2d_weight_grad(x, zeros(Shape{2, 4, 3, 3}, Dtype::f64), Shape{4, 2, 3, 3}), IA,
                         message_has({"conv2d_weight_grad: channels differ", "[4,2,3,3]"}));
 }

@@ -8,10 +8,10 @@
 #include <algorithm>
 #include <array>
 #include <bit>
-#include <cstdint>
-#include <type_traits>
 #include <cmath>
+#include <cstdint>
 #include <stdexcept>
+#include <type_traits>
 
 namespace autodiff {
 
