@@ -11,7 +11,18 @@
 #include <cstring>
 #include <limits>
 
-#if defined(__x86_64__) && defined(__GNUC__)
+// ThreadSanitizer builds get one version: target_clones resolves through an ifunc, which the dynamic loader calls
+// before the sanitizer runtime is initialised, and the instrumented resolver then crashes at program start.
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define AUTODIFF_NO_CLONES 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define AUTODIFF_NO_CLONES 1
+#endif
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(AUTODIFF_NO_CLONES)
 #define AUTODIFF_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define AUTODIFF_VECTOR_CLONES
