@@ -8,6 +8,7 @@
 #include "nn/trainer.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <zlib.h>
 
 #include <sys/mman.h>
@@ -331,7 +332,12 @@ constexpr double constants[] = {0, 1, -1, 2, 0.5, -3, 1e-3, 10};
 enum Op : int {
   add, sub, mul, div, neg, exp, log, sqrt, sin, cos, tanh, sigmoid, relu, abs, pow_c, pow_t, minimum, maximum,
   sum_all, sum_axis, mean_all, mean_axis, max_axis, logsumexp, log_softmax, matmul, transpose, reshape, broadcast_to,
-  sum_to, rows, index_add_rows, add_c, rsub_c, mul_c, rdiv_c, item_ops, unstack_stack, sigmoid_backward, num_ops
+  sum_to, rows, index_add_rows, add_c, rsub_c, mul_c, rdiv_c, item_ops, unstack_stack, sigmoid_backward,
+  // the model-building ops (issue 14)
+  softmax, log1p, expm1, erf, gelu, softplus, leaky_relu, elu, silu, square, rsqrt, clamp, permute, transpose_dims,
+  squeeze, unsqueeze, flatten, expand, narrow, select, slice, cat, stack, split, chunk, index_select, gather, where,
+  masked_fill, amax, prod, var, std, norm, cumsum, bmm, dot, outer, embedding, conv2d, max_pool2d, avg_pool2d,
+  adaptive_avg_pool2d, sum_dims, num_ops
 };
 
 struct Instr {
@@ -407,6 +413,46 @@ struct Stats {
 
 Shape shape_of(const std::vector<std::int64_t>& dims) {
   return Shape(std::span<const std::int64_t>(dims));  // throws std::invalid_argument on a negative dimension
+}
+
+/// An int64 tensor of the instruction's dims, as indices (negative or too large ones are documented errors).
+Tensor indices_of(const std::vector<std::int64_t>& dims) {
+  return autodiff::tensor_i64(dims, Shape{static_cast<std::int64_t>(dims.size())});
+}
+
+/// Axes from the instruction's dims (permute, multi-axis reductions).
+std::vector<int> axes_of(const std::vector<std::int64_t>& dims) {
+  std::vector<int> axes;
+  for (std::int64_t d : dims) axes.push_back(static_cast<int>(d % 5));
+  return axes;
+}
+
+/// A kink of max-like ops: some slice along `axes` has two values within the margin of its maximum.
+void near_ties(Stats* st, const Tensor& x, const autodiff::Dims& axes) {
+  if (!st) return;
+  autodiff::NoGrad off;
+  const Tensor near = autodiff::where(autodiff::gt(x - autodiff::amax(x, axes, true), -Stats::margin), 1.0,
+                                      autodiff::zeros_like(x));
+  const Tensor counts = autodiff::sum(near, axes);
+  for (std::int64_t i = 0; i < counts.numel(); ++i)
+    if (counts.at(i) > 1.5) st->kink = true;
+}
+
+/// The same for max_pool2d with a 2x2 kernel, stride 2 and no padding on x [N, C, H, W].
+void pool_ties(Stats* st, const Tensor& x) {
+  if (!st || x.rank() != 4) return;
+  const auto& s = x.shape();
+  const std::int64_t H = s[2], W = s[3];
+  for (std::int64_t p = 0; p < s[0] * s[1]; ++p)
+    for (std::int64_t i = 0; i + 1 < H; i += 2)
+      for (std::int64_t j = 0; j + 1 < W; j += 2) {
+        double w[4];
+        for (int t = 0; t < 4; ++t) w[t] = x.at(p * H * W + (i + t / 2) * W + j + t % 2);
+        const double m = std::max(std::max(w[0], w[1]), std::max(w[2], w[3]));
+        int near = 0;
+        for (double v : w) near += v > m - Stats::margin;
+        if (near > 1) st->kink = true;
+      }
 }
 
 /// Interprets the program. Values hold tensors (tensor mode) or 0-d tensors wrapping Vars (scalar mode uses `vars`).
@@ -518,6 +564,95 @@ Tensor run_tensor(const Program& g, const std::vector<Tensor>& x, Stats* st) {
       }
       case Op::unstack_stack: r = autodiff::stack(a.vars(), a.shape(), a.dtype()); break;
       case Op::sigmoid_backward: r = autodiff::sigmoid_backward(a, autodiff::sigmoid(b)); break;
+      case Op::softmax: r = autodiff::softmax(a, c.p % 5); break;
+      case Op::log1p:
+        r = autodiff::log1p(a);
+        if (st) st->not_positive((a + 1.0).value());
+        break;
+      case Op::expm1: r = autodiff::expm1(a); break;
+      case Op::erf: r = autodiff::erf(a); break;
+      case Op::gelu: r = autodiff::gelu(a, c.q & 1 ? autodiff::GeluApproximate::tanh : autodiff::GeluApproximate::none); break;
+      case Op::softplus:
+        r = autodiff::softplus(a, 1.0, 2.0);  // a low threshold, so the linear branch is reached
+        if (st) st->near_zero((a - 2.0).value(), Stats::margin, st->kink);
+        break;
+      case Op::leaky_relu:
+      case Op::elu:
+        r = c.op == Op::elu ? autodiff::elu(a, 1.0) : autodiff::leaky_relu(a, 0.1);
+        if (st) st->near_zero(a.value(), Stats::margin, st->kink);
+        break;
+      case Op::silu: r = autodiff::silu(a); break;
+      case Op::square: r = autodiff::square(a); break;
+      case Op::rsqrt:
+        r = autodiff::rsqrt(a);
+        if (st) st->not_positive(a.value());
+        break;
+      case Op::clamp:
+        r = autodiff::clamp(a, -0.5, c.q & 1 ? std::optional<double>(1.0) : std::nullopt);
+        if (st) {
+          st->near_zero((a + 0.5).value(), Stats::margin, st->kink);
+          st->near_zero((a - 1.0).value(), Stats::margin, st->kink);
+        }
+        break;
+      case Op::permute: r = autodiff::permute(a, axes_of(c.dims)); break;
+      case Op::transpose_dims: r = autodiff::transpose(a, c.p % 5, c.q % 5); break;
+      case Op::squeeze: r = c.q & 1 ? autodiff::squeeze(a) : autodiff::squeeze(a, c.p % 5); break;
+      case Op::unsqueeze: r = autodiff::unsqueeze(a, c.p % 5); break;
+      case Op::flatten: r = autodiff::flatten(a, c.p % 4, c.q % 4 - 1); break;
+      case Op::expand: r = autodiff::expand(a, c.dims); break;
+      case Op::narrow: r = autodiff::narrow(a, c.p % 5, c.q % 3, c.q / 3 % 3); break;
+      case Op::select: r = autodiff::select(a, c.p % 5, c.q % 4 - 1); break;
+      case Op::slice: r = autodiff::slice(a, c.p % 5, c.q % 3 - 1, c.q / 3 % 6 - 1, 1 + c.q / 18 % 3); break;
+      case Op::cat: r = autodiff::cat({a, b}, c.p % 5); break;
+      case Op::stack: r = autodiff::stack(std::vector<Tensor>{a, b}, c.p % 5); break;
+      case Op::split: r = autodiff::split(a, 1 + c.q % 3, c.p % 5).back(); break;
+      case Op::chunk: r = autodiff::chunk(a, 1 + c.q % 3, c.p % 5).front(); break;
+      case Op::index_select: r = autodiff::index_select(a, c.p % 5, indices_of(c.dims)); break;
+      case Op::gather: {
+        // idx of a's shape with every size capped at 2, values from the dims cycled.
+        std::vector<std::int64_t> ds(a.shape().begin(), a.shape().end()), vals;
+        for (auto& d : ds) d = std::min<std::int64_t>(d, 2);
+        std::int64_t n = 1;
+        for (auto d : ds) n *= d;
+        for (std::int64_t i = 0; i < n; ++i) vals.push_back(c.dims.empty() ? 0 : c.dims[static_cast<std::size_t>(i) % c.dims.size()]);
+        r = autodiff::gather(a, c.p % 5, autodiff::tensor_i64(vals, Shape(std::span<const std::int64_t>(ds))));
+        break;
+      }
+      case Op::where:
+        r = autodiff::where(autodiff::gt(a, 0.0), a, b);
+        if (st) st->near_zero(a.value(), Stats::margin, st->kink);
+        break;
+      case Op::masked_fill:
+        r = autodiff::masked_fill(a, autodiff::gt(b, 0.0), k);
+        if (st) st->near_zero(b.value(), Stats::margin, st->kink);  // the mask flips there
+        break;
+      case Op::amax:
+        r = autodiff::amax(a, axes_of(c.dims), c.q & 1);
+        if (!c.dims.empty()) near_ties(st, a, axes_of(c.dims));
+        break;
+      case Op::prod: r = autodiff::prod(a, c.p % 5, c.q & 1); break;
+      case Op::var: r = autodiff::var(a, c.p % 5, c.q & 1, c.q & 2 ? 0.0 : 1.0); break;
+      case Op::std:
+        r = autodiff::std(a, c.p % 5, c.q & 1, 0.0);
+        if (st) st->near_zero(r.value(), Stats::near_pole, st->singular);
+        break;
+      case Op::norm:
+        r = autodiff::norm(a, 2.0, c.p % 5, c.q & 1);
+        if (st) st->near_zero(r.value(), Stats::near_pole, st->singular);
+        break;
+      case Op::cumsum: r = autodiff::cumsum(a, c.p % 5); break;
+      case Op::bmm: r = autodiff::bmm(a, b); break;
+      case Op::dot: r = autodiff::dot(a, b); break;
+      case Op::outer: r = autodiff::outer(a, b); break;
+      case Op::embedding: r = autodiff::embedding(a, indices_of(c.dims)); break;
+      case Op::conv2d: r = autodiff::conv2d(a, b, {}, 1 + c.q % 2, c.p % 2); break;
+      case Op::max_pool2d:
+        r = autodiff::max_pool2d(a, 2);
+        pool_ties(st, a);
+        break;
+      case Op::avg_pool2d: r = autodiff::avg_pool2d(a, 1 + c.q % 2, std::nullopt, c.p % 2 && c.q % 2); break;
+      case Op::adaptive_avg_pool2d: r = autodiff::adaptive_avg_pool2d(a, {1 + c.q % 2, 1 + c.p % 3}); break;
+      case Op::sum_dims: r = autodiff::sum(a, axes_of(c.dims), c.q & 1); break;
       default: fail("unreachable op");
     }
     if (st) st->see(r.value());
@@ -611,6 +746,13 @@ void graph_tensor(const Program& g) {
   std::vector<Tensor> inputs;
   for (std::size_t k = 0; k < g.shapes.size(); ++k) inputs.push_back(autodiff::tensor(g.values[k], g.shapes[k], dtype, true));
 
+  if (std::getenv("AUTODIFF_FUZZ_VERBOSE")) {
+    std::string code;
+    for (const Instr& c : g.code) code += fmt::format(" [op {} a {} b {} p {} q {} dims {}]", c.op, c.a, c.b, c.p, c.q, fmt::join(c.dims, ","));
+    std::string shapes;
+    for (const Tensor& t : inputs) shapes += " " + t.shape().str();
+    note(fmt::format("program: f32 {} second order {}, inputs{}, code{}", g.f32, g.second_order, shapes, code));
+  }
   Stats st;
   for (const Tensor& t : inputs) st.see(t.value());
   bool differentiable = false;
