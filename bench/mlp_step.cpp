@@ -96,6 +96,7 @@ struct Ours {
   nn::SGD opt;
   autodiff::Tape tape;
   Tensor x, y;
+  std::size_t ops = 0;  // positions the last step recorded (op nodes and leaf registrations)
 
   Ours(const std::vector<int>& sizes, int batch, double lr, std::uint64_t seed)
       : gen(seed),
@@ -115,6 +116,7 @@ struct Ours {
     const Tensor a = mlp.forward(x);
     const Tensor cost = nn::squared_error(a, y);
     autodiff::backward(cost);
+    ops = tape.size();
     opt.step();
     return cost.value().data<float>()[0];
   }
@@ -247,6 +249,37 @@ void run_rss() {
   fmt::print("rss_kb_start={} rss_kb_end={} case=784-16-16-10/B=32/t=1 steps=10000\n", start, bench::rss_kb());
 }
 
+// ---- the engine's fixed cost: a step on 1-element tensors, per recorded op --------------------------------
+
+void run_overhead() {
+  set_threads(1);
+  Ours ours({1, 1, 1, 1}, 1, 0.1, 44);
+  const bench::Batch batch(1, 1, 1, 9);
+  ours.set_batch(batch.x.data(), batch.y.data());
+  ours.step();
+  const double step_s = bench::compare(trials, {[&] { bench::keep(ours.step()); }}, bench::Timing::thread_cpu)[0];
+  fmt::print("overhead_ns_per_op={} step_ns={} ops_per_step={} case=1-1-1-1/B=1/t=1 (forward, backward and SGD update "
+             "of the nn API on a reused tape, divided by the positions recorded)\n",
+             bench::sig3(step_s * 1e9 / static_cast<double>(ours.ops)), bench::sig3(step_s * 1e9), ours.ops);
+}
+
+// ---- memory of a recorded tensor node: a long chain of 1-element ops ---------------------------------
+
+void run_node_memory() {
+  constexpr int nodes = 1'000'000;
+  autodiff::Tape tape;
+  autodiff::TapeScope scope(tape);
+  Tensor x = autodiff::full(autodiff::Shape{1}, 1.0, autodiff::Dtype::f32, true);
+  Tensor y = x;
+  const long start = bench::rss_kb();
+  for (int i = 0; i < nodes; ++i) y = y * x;
+  const long end = bench::rss_kb();
+  const double per_node = static_cast<double>(end - start) * 1024.0 / nodes - sizeof(float);
+  fmt::print("tensor_bytes_per_node={} nodes={} rss_kb_start={} rss_kb_end={} (y = y * x on float32 [1], RSS growth "
+             "per node minus its 4 value bytes)\n",
+             bench::sig3(per_node), nodes, start, end);
+}
+
 // ---- one epoch of Fashion-MNIST-sized training ---------------------------------------------------------
 
 void run_epoch() {
@@ -370,8 +403,8 @@ double effective_cores() {
 
 int main(int argc, char** argv) {
   const std::string_view mode = argc > 1 ? argv[1] : "";
-  if (!mode.empty() && mode != "--sgemm") {
-    fmt::print(stderr, "usage: mlp_step [--sgemm]\n");
+  if (!mode.empty() && mode != "--sgemm" && mode != "--overhead") {
+    fmt::print(stderr, "usage: mlp_step [--sgemm|--overhead]\n");
     return 2;
   }
   std::string torch = "libtorch=-";
@@ -388,9 +421,16 @@ int main(int argc, char** argv) {
     run_sgemm();
     return 0;
   }
+  if (mode == "--overhead") {
+    run_overhead();
+    run_node_memory();
+    return 0;
+  }
   for (const Case& c : {Case{{784, 16, 16, 10}, 1, 1}, Case{{784, 16, 16, 10}, 32, 1}, Case{{784, 512, 512, 10}, 256, 1},
                         Case{{784, 512, 512, 10}, 256, 2}})
     run_case(c);
+  run_overhead();
+  run_node_memory();
   run_rss();
   run_epoch();
   run_sgemm();
