@@ -1,4 +1,4 @@
-// Linear: initialisation and the forward composition matmul + add (no backward code).
+// Linear: initialisation and the forward, one engine op addmm(b, a, W) (no backward code).
 #include "nn/linear.hpp"
 
 #include "autodiff/check.hpp"
@@ -49,8 +49,8 @@ Tensor Linear::forward(const Tensor& a) const {
                                             autodiff::dtype_name(a.dtype()), autodiff::dtype_name(weight_.dtype()),
                                             autodiff::describe(a)));
   if (r == 1) return autodiff::reshape(forward(autodiff::reshape(a, Shape{1, in_})), Shape{out_});
-  // [B,in] x [in,out] -> [B,out]; the bias [out] broadcasts over rows and its grad is summed back by the engine.
-  return autodiff::add(autodiff::matmul(a, weight_), bias_);
+  // b + [B,in] x [in,out] -> [B,out] in one GEMM onto the broadcast bias; its grad is summed back by the engine.
+  return autodiff::addmm(bias_, a, weight_);
 }
 
 }  // namespace nn

@@ -68,6 +68,20 @@ std::vector<TensorRow> first_order_table() {
       {"dot with itself", [](V x) { return dot(x[0], x[0]); }, {range({5}, -1, 1)}},
       {"outer", [](V x) { return outer(x[0], x[1]); }, {range({3}, -1, 1), range({4}, -1, 1)}},
       {"outer of size 1", [](V x) { return outer(x[0], x[1]); }, {range({1}, -1, 1), range({4}, -1, 1)}},
+      // addmm on each kernel path: gemm, gemv (one row, one column), the k = 1 loop; bias of every broadcast form
+      {"addmm bias [n]", [](V x) { return addmm(x[0], x[1], x[2]); },
+       {range({4}, -1, 1), range({3, 2}, -1, 1), range({2, 4}, -1, 1)}},
+      {"addmm bias [m,n]", [](V x) { return addmm(x[0], x[1], x[2]); },
+       {range({3, 4}, -1, 1), range({3, 2}, -1, 1), range({2, 4}, -1, 1)}},
+      {"addmm bias [m,1]", [](V x) { return addmm(x[0], x[1], x[2]); },
+       {range({3, 1}, -1, 1), range({3, 2}, -1, 1), range({2, 4}, -1, 1)}},
+      {"addmm bias 0-d", [](V x) { return addmm(x[0], x[1], x[2]); }, {range({}, -1, 1), range({3, 2}, -1, 1), range({2, 4}, -1, 1)}},
+      {"addmm one row (gemv)", [](V x) { return addmm(x[0], x[1], x[2]); },
+       {range({4}, -1, 1), range({1, 3}, -1, 1), range({3, 4}, -1, 1)}},
+      {"addmm one column (gemv)", [](V x) { return addmm(x[0], x[1], x[2]); },
+       {range({1}, -1, 1), range({3, 2}, -1, 1), range({2, 1}, -1, 1)}},
+      {"addmm k = 1", [](V x) { return addmm(x[0], x[1], x[2]); },
+       {range({4}, -1, 1), range({3, 1}, -1, 1), range({1, 4}, -1, 1)}},
   };
 }
 
@@ -87,6 +101,9 @@ std::vector<TensorRow> second_order_table() {
       {"bmm", [](V x) { return bmm(x[0], x[1]); }, {range({2, 2, 3}, -1, 1), range({2, 3, 2}, -1, 1)}},
       {"dot", [](V x) { return dot(x[0], x[1]); }, {range({4}, -1, 1), range({4}, -1, 1)}},
       {"outer", [](V x) { return outer(x[0], x[1]); }, {range({3}, -1, 1), range({2}, -1, 1)}},
+      {"addmm", [](V x) { return addmm(x[0], x[1], x[2]); }, {range({2}, -1, 1), range({2, 3}, -1, 1), range({3, 2}, -1, 1)}},
+      {"sigmoid(addmm) (a linear layer)", [](V x) { return sigmoid(addmm(x[0], x[1], x[2])); },
+       {range({2}, -1, 1), range({2, 3}, -1, 1), range({3, 2}, -1, 1)}},
       {"tanh(matmul) (a curved outer function)", [](V x) { return tanh(matmul(x[0], x[1])); },
        {range({2, 2, 3}, -1, 1), range({3, 2}, -1, 1)}},
   };
@@ -159,6 +176,20 @@ BOOST_AUTO_TEST_CASE(matmul_vectors_by_hand) {
   const Tensor o = outer(tensor({1, 2}, Dtype::f64), b);
   BOOST_TEST(o.shape() == (Shape{2, 3}));
   BOOST_TEST(o.to_vector() == std::vector<double>({4, 5, 6, 8, 10, 12}), tt::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(addmm_values_by_hand) {
+  // torch.addmm(b, A, B) = b + A B, for float32 on the gemm, gemv and k = 1 paths, and a bias that broadcasts by row.
+  TapeScope scope;
+  const auto f32 = [](std::vector<double> v, Shape s) { return tensor(std::move(v), s, Dtype::f32); };
+  const Tensor gemm = addmm(f32({10, 20}, {2}), f32({1, 2, 3, 4, 5, 6}, {3, 2}), f32({1, 0, 0, 1}, {2, 2}));
+  BOOST_TEST(gemm.to_vector() == std::vector<double>({11, 22, 13, 24, 15, 26}), tt::per_element());
+  const Tensor row = addmm(f32({1, 1}, {2}), f32({1, 2, 3}, {1, 3}), f32({1, 2, 3, 4, 5, 6}, {3, 2}));
+  BOOST_TEST(row.to_vector() == std::vector<double>({23, 29}), tt::per_element());
+  const Tensor k1 = addmm(f32({100, 200}, {2, 1}), f32({1, 2}, {2, 1}), f32({3, 4}, {1, 2}));
+  BOOST_TEST(k1.to_vector() == std::vector<double>({103, 104, 206, 208}), tt::per_element());
+  const Tensor empty_k = addmm(f32({7}, {}), f32({}, {2, 0}), f32({}, {0, 2}));
+  BOOST_TEST(empty_k.to_vector() == std::vector<double>({7, 7, 7, 7}), tt::per_element());
 }
 
 BOOST_AUTO_TEST_CASE(matmul_shapes_follow_torch) {
@@ -273,6 +304,15 @@ BOOST_AUTO_TEST_CASE(errors) {
                         invalid({"bmm: inner dimensions differ (lhs [2,3,4], rhs [2,5,5])"}));
   BOOST_CHECK_EXCEPTION(bmm(full(Shape{2, 3, 4}, 1.0, Dtype::f32), f64({2, 4, 5})), std::exception,
                         invalid({"bmm", "dtypes differ", "float32", "float64"}));
+  // addmm: 2-D matrices, inner dimensions, the input's broadcast, dtypes
+  BOOST_CHECK_EXCEPTION(addmm(f64({2}), f64({3}), f64({3, 2})), std::exception,
+                        invalid({"addmm: mat1 and mat2 must be 2-D (mat1 [3], mat2 [3,2])"}));
+  BOOST_CHECK_EXCEPTION(addmm(f64({2}), f64({2, 3}), f64({4, 2})), std::exception,
+                        invalid({"addmm: inner dimensions differ (lhs [2,3], rhs [4,2])"}));
+  BOOST_CHECK_EXCEPTION(addmm(f64({3}), f64({2, 3}), f64({3, 2})), std::exception,
+                        invalid({"addmm: input [3] does not broadcast to the product's shape [2,2]"}));
+  BOOST_CHECK_EXCEPTION(addmm(full(Shape{2}, 1.0, Dtype::f32), f64({2, 3}), f64({3, 2})), std::exception,
+                        invalid({"addmm", "dtypes differ", "float32", "float64"}));
   // dot and outer: vectors only, equal sizes for dot
   BOOST_CHECK_EXCEPTION(dot(f64({2, 3}), f64({3})), std::exception, invalid({"dot: operands must be 1-D (lhs [2,3], rhs [3])"}));
   BOOST_CHECK_EXCEPTION(dot(f64({3}), f64({4})), std::exception, invalid({"dot: sizes differ (lhs [3], rhs [4])"}));

@@ -17,18 +17,22 @@ namespace autodiff {
 namespace {
 
 /// One product C = op(A) op(B) of row-major matrices, [m,k] x [k,n] -> [m,n]; lda and ldb are the stored row lengths.
+/// With `accumulate`, C += op(A) op(B) onto what C holds (BLAS beta = 1: addmm's bias costs no separate pass).
 template <class T>
-void gemm_one(const T* a, const T* b, T* c, int m, int n, int k, bool ta, bool tb, int lda, int ldb) {
+void gemm_one(const T* a, const T* b, T* c, int m, int n, int k, bool ta, bool tb, int lda, int ldb,
+              bool accumulate = false) {
   if (m == 0 || n == 0) return;
+  const T beta = accumulate ? T(1) : T(0);
   if (k == 0) {
-    for (std::int64_t i = 0; i < std::int64_t{m} * n; ++i) c[i] = 0;
+    if (!accumulate)
+      for (std::int64_t i = 0; i < std::int64_t{m} * n; ++i) c[i] = 0;
     return;
   }
   if (k == 1) {
     // Outer product (dW for a batch of one): a plain loop beats sgemm's separate zeroing pass. With k = 1 element i of
     // op(A)'s column and j of op(B)'s row sit at a[i] and b[j] whatever the flags.
     for (int i = 0; i < m; ++i)
-      for (int j = 0; j < n; ++j) c[std::int64_t{i} * n + j] = a[i] * b[j];
+      for (int j = 0; j < n; ++j) c[std::int64_t{i} * n + j] = beta * c[std::int64_t{i} * n + j] + a[i] * b[j];
     return;
   }
   if (m == 1 || n == 1) {
@@ -43,16 +47,16 @@ void gemm_one(const T* a, const T* b, T* c, int m, int n, int k, bool ta, bool t
     const int inc = row && ta ? lda : 1;
     const CBLAS_TRANSPOSE tr = trans ? CblasTrans : CblasNoTrans;
     if constexpr (std::is_same_v<T, float>)
-      cblas_sgemv(CblasRowMajor, tr, rows, cols, 1.0f, mat, row ? ldb : lda, vec, inc, 0.0f, c, 1);
+      cblas_sgemv(CblasRowMajor, tr, rows, cols, 1.0f, mat, row ? ldb : lda, vec, inc, beta, c, 1);
     else
-      cblas_dgemv(CblasRowMajor, tr, rows, cols, 1.0, mat, row ? ldb : lda, vec, inc, 0.0, c, 1);
+      cblas_dgemv(CblasRowMajor, tr, rows, cols, 1.0, mat, row ? ldb : lda, vec, inc, beta, c, 1);
     return;
   }
   const CBLAS_TRANSPOSE tra = ta ? CblasTrans : CblasNoTrans, trb = tb ? CblasTrans : CblasNoTrans;
   if constexpr (std::is_same_v<T, float>)
-    cblas_sgemm(CblasRowMajor, tra, trb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, n);
+    cblas_sgemm(CblasRowMajor, tra, trb, m, n, k, 1.0f, a, lda, b, ldb, beta, c, n);
   else
-    cblas_dgemm(CblasRowMajor, tra, trb, m, n, k, 1.0, a, lda, b, ldb, 0.0, c, n);
+    cblas_dgemm(CblasRowMajor, tra, trb, m, n, k, 1.0, a, lda, b, ldb, beta, c, n);
 }
 
 Shape leading(const Shape& s, int drop) { return Shape(s.dims().first(static_cast<std::size_t>(s.rank() - drop))); }
@@ -168,6 +172,31 @@ Tensor matmul(const Tensor& a, const Tensor& b, Site site) { return matmul(a, b,
 Tensor bmm(const Tensor& a, const Tensor& b, Site site) {
   check_bmm(a, b);
   return product_op("bmm", a, b, false, false, site);
+}
+
+/// forward:  C = input + A B, [m,k] x [k,n] -> [m,n], input broadcast to [m,n] (torch.addmm, beta = alpha = 1); the
+///           product accumulates onto the broadcast input in one GEMM (beta = 1), so a linear layer's bias is free
+/// backward: dinput += grad (summed back to input's shape), dA += grad B^T, dB += A^T grad
+Tensor addmm(const Tensor& input, const Tensor& a, const Tensor& b, Site site) {
+  check_matmul("addmm", a, b, false, false);
+  if (a.rank() != 2 || b.rank() != 2)
+    throw std::invalid_argument(fmt::format("addmm: mat1 and mat2 must be 2-D (mat1 {}, mat2 {})", describe(a), describe(b)));
+  check_same_dtype("addmm", input, a);
+  const Shape out{a.shape()[0], b.shape()[1]};
+  if (!broadcasts_to(input.shape(), out))
+    throw std::invalid_argument(fmt::format("addmm: input {} does not broadcast to the product's shape {}", describe(input),
+                                            out.str()));
+  Array c = broadcast_array(input.value(), out, "addmm");
+  const int m = static_cast<int>(out[0]), n = static_cast<int>(out[1]), k = static_cast<int>(a.shape()[1]);
+  dispatch(a.dtype(), [&]<class T>(T) {
+    gemm_one(a.value().data<T>(), b.value().data<T>(), c.data<T>(), m, n, k, false, false, k, n, true);
+  });
+  return make_op("addmm", std::move(c), {input, a, b},
+                 [a, b](const Tensor& grad, const Tensor&, BackwardContext& dx) {
+                   if (dx[0].wanted()) dx[0] += grad;
+                   if (dx[1].wanted()) dx[1] += matmul(grad, b, false, true);
+                   if (dx[2].wanted()) dx[2] += matmul(a, grad, true, false);
+                 }, site);
 }
 
 /// forward:  sum_i a_i b_i (0-d)

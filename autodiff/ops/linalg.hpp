@@ -19,6 +19,11 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose
 /// Batched product [B,m,k] x [B,k,n] -> [B,m,n] without broadcasting (torch.bmm).
 /// @throws std::invalid_argument unless both are 3-D with equal batch sizes and inner dimensions.
 Tensor bmm(const Tensor& a, const Tensor& b, Site site = Site::current());
+/// input + mat1 mat2 for 2-D mat1 [m,k] and mat2 [k,n], input broadcastable to [m,n] (torch.addmm): one GEMM onto the
+/// broadcast input, as nn::Linear uses for its bias.
+/// @throws std::invalid_argument when mat1 or mat2 is not 2-D, inner dimensions or dtypes differ, or input does not
+/// broadcast to [m,n].
+Tensor addmm(const Tensor& input, const Tensor& mat1, const Tensor& mat2, Site site = Site::current());
 /// Inner product of two 1-D tensors of one size (0-d).
 Tensor dot(const Tensor& a, const Tensor& b, Site site = Site::current());
 /// Outer product of two 1-D tensors: [m] x [n] -> [m,n].
