@@ -75,8 +75,7 @@ Tensor Conv2d::forward(const Tensor& x) const {
   return autodiff::conv2d(x, weight_, bias_, stride_, padding_);
 }
 
-MaxPool2d::MaxPool2d(Size2 kernel, std::optional<Size2> stride, Size2 padding)
-    : kernel_(kernel), stride_(stride.value_or(kernel)), padding_(padding) {
+MaxPool2d::MaxPool2d(Size2 kernel, Size2 stride, Size2 padding) : kernel_(kernel), stride_(stride), padding_(padding) {
   check_pool_args("MaxPool2d", kernel_, stride_, padding_);
 }
 
@@ -87,8 +86,7 @@ Tensor MaxPool2d::forward(const Tensor& x) const {
   return autodiff::max_pool2d(x, kernel_, stride_, padding_);
 }
 
-AvgPool2d::AvgPool2d(Size2 kernel, std::optional<Size2> stride, Size2 padding)
-    : kernel_(kernel), stride_(stride.value_or(kernel)), padding_(padding) {
+AvgPool2d::AvgPool2d(Size2 kernel, Size2 stride, Size2 padding) : kernel_(kernel), stride_(stride), padding_(padding) {
   check_pool_args("AvgPool2d", kernel_, stride_, padding_);
 }
 

@@ -6,7 +6,6 @@
 #include "module.hpp"
 
 #include <cstdint>
-#include <optional>
 #include <random>
 
 namespace nn {
@@ -55,9 +54,10 @@ class Conv2d : public Module {
 /// the kernel, padding (-inf) is at most half the kernel. No parameters.
 class MaxPool2d : public Module {
  public:
-  /// @throws std::invalid_argument when the kernel or stride is not positive, or padding is negative or above half the
-  /// kernel.
-  explicit MaxPool2d(Size2 kernel, std::optional<Size2> stride = std::nullopt, Size2 padding = 0);
+  /// Stride is the kernel unless given. @throws std::invalid_argument when the kernel or stride is not positive, or
+  /// padding is negative or above half the kernel.
+  explicit MaxPool2d(Size2 kernel) : MaxPool2d(kernel, kernel) {}
+  MaxPool2d(Size2 kernel, Size2 stride, Size2 padding = 0);
 
   void list(ModuleVisitor& v) override;
   /// @throws std::invalid_argument, naming the layer, when x is not a 4-D float tensor or the kernel does not fit the
@@ -77,7 +77,8 @@ class MaxPool2d : public Module {
 class AvgPool2d : public Module {
  public:
   /// @throws std::invalid_argument as MaxPool2d.
-  explicit AvgPool2d(Size2 kernel, std::optional<Size2> stride = std::nullopt, Size2 padding = 0);
+  explicit AvgPool2d(Size2 kernel) : AvgPool2d(kernel, kernel) {}
+  AvgPool2d(Size2 kernel, Size2 stride, Size2 padding = 0);
 
   void list(ModuleVisitor& v) override;
   /// @throws std::invalid_argument as MaxPool2d::forward.
