@@ -57,6 +57,11 @@ class Sequential : public Module {
     if (auto* p = dynamic_cast<M*>(&(*this)[i])) return *p;
     throw_wrong_type(i);
   }
+  template <class M>
+  const M& at(std::size_t i) const {
+    if (auto* p = dynamic_cast<const M*>(&(*this)[i])) return *p;
+    throw_wrong_type(i);
+  }
 
  private:
   [[noreturn]] void throw_wrong_type(std::size_t i) const;

@@ -17,6 +17,7 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 using autodiff::Dtype;
@@ -108,6 +109,7 @@ BOOST_AUTO_TEST_CASE(sequential_names_nesting_access_and_modes) {
   const std::vector<std::string> want{"0.weight", "0.bias", "1.0.weight", "1.0.bias", "3.weight", "3.bias"};
   BOOST_TEST(names(net) == want, boost::test_tools::per_element());
   BOOST_TEST(net.at<nn::Linear>(3).out_features() == 2);
+  BOOST_TEST(std::as_const(net).at<nn::Sequential>(1).size() == 2u);
   BOOST_TEST(net.named_children().size() == 4u);
 
   // train()/eval() reach every module, nested ones included.
@@ -387,7 +389,7 @@ BOOST_AUTO_TEST_CASE(embedding_init_lookup_gradcheck_and_errors) {
   BOOST_CHECK_EXCEPTION(emb.forward(autodiff::zeros(Shape{2})), std::exception,
                         says<std::invalid_argument>({"Embedding", "indices must be int64", "float32"}));
   BOOST_CHECK_EXCEPTION(emb.forward(autodiff::tensor({1, 100}, Dtype::i64)), std::exception,
-                        says<std::invalid_argument>({"Embedding", "100"}));
+                        says<std::invalid_argument>({"Embedding", "index 100", "out of range", "size 100"}));
   BOOST_CHECK_EXCEPTION(nn::Embedding(0, 4, gen), std::exception,
                         says<std::invalid_argument>({"Embedding", "must be positive", "num_embeddings 0"}));
 }
@@ -517,6 +519,10 @@ BOOST_AUTO_TEST_CASE(checkpoint_round_trip_per_layer) {
   {
     nn::Conv2d a(2, 3, 3, 1, 1, g1), b(2, 3, 3, 1, 1, g2);
     round_trip(a, b, words(Shape{1, 2, 5, 5}, g1, -1, 1, Dtype::f32), dir.path / "conv.ckpt");
+  }
+  {
+    nn::Linear a(3, 2, g1), b(3, 2, g2);
+    round_trip(a, b, words(Shape{2, 3}, g1, -1, 1, Dtype::f32), dir.path / "linear.ckpt");
   }
   {
     nn::Embedding a(7, 3, g1), b(7, 3, g2);
