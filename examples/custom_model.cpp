@@ -64,7 +64,7 @@ int main(int argc, char** argv) {
   }
 
   std::mt19937_64 gen(0);
-  nn::Sequential model(nn::Linear(4, 16, gen), ResidualBlock(16, 32, gen), nn::Linear(16, 1, gen));
+  nn::Sequential model{nn::Linear(4, 16, gen), ResidualBlock(16, 32, gen), nn::Linear(16, 1, gen)};
   for (auto& [name, p] : model.named_parameters()) {
     fmt::print("{:<14} {}\n", name, p.shape().str());
     p.label(name);  // the DOT graph shows parameters by name

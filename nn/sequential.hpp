@@ -16,8 +16,11 @@ namespace nn {
 /// A chain of one-tensor modules: forward(x) is m_n(...m_1(m_0(x))), and x itself when empty (PyTorch's nn.Sequential).
 /// Children are named "0", "1", ..., so parameters are "0.weight", "2.bias", ... as PyTorch's state_dict keys.
 ///
-///   nn::Sequential net(nn::Linear(784, 128, gen), nn::ReLU(), nn::Linear(128, 10, gen));
+///   nn::Sequential net{nn::Linear(784, 128, gen), nn::ReLU(), nn::Linear(128, 10, gen)};
 ///   net.add(nn::Sigmoid());
+///
+/// Use braces when the modules draw from one generator: C++ evaluates the arguments in a braced list left to right,
+/// but those of parentheses in an unspecified order (GCC and Clang differ), which would change the initial weights.
 ///
 /// Modules are moved in (or handed over as std::unique_ptr); a Sequential moves like any module.
 class Sequential : public Module {

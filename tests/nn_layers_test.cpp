@@ -82,9 +82,9 @@ std::vector<std::string> names(const nn::Module& m) {
 
 BOOST_AUTO_TEST_CASE(small_cnn_forward_names_and_gradcheck) {
   std::mt19937_64 gen(7);
-  nn::Sequential net(nn::Conv2d(1, 3, 3, 1, 1, gen, true, Dtype::f64), nn::ReLU(), nn::MaxPool2d(2),
+  nn::Sequential net{nn::Conv2d(1, 3, 3, 1, 1, gen, true, Dtype::f64), nn::ReLU(), nn::MaxPool2d(2),
                      nn::Conv2d(3, 2, 3, gen, 1, 0, true, Dtype::f64), nn::AvgPool2d(2), nn::Flatten(),
-                     nn::Linear(2, 3, gen, nn::Init::uniform, Dtype::f64));
+                     nn::Linear(2, 3, gen, nn::Init::uniform, Dtype::f64)};
   BOOST_TEST(net.size() == 7u);
   const std::vector<std::string> want{"0.weight", "0.bias", "3.weight", "3.bias", "6.weight", "6.bias"};
   BOOST_TEST(names(net) == want, boost::test_tools::per_element());
@@ -103,8 +103,8 @@ BOOST_AUTO_TEST_CASE(sequential_names_nesting_access_and_modes) {
   BOOST_TEST(empty.empty());
   BOOST_TEST(same_bits(empty.forward(x), x));
 
-  nn::Sequential inner(nn::Linear(3, 4, gen), nn::Tanh());
-  nn::Sequential net(nn::Linear(3, 3, gen), std::make_unique<nn::Sequential>(std::move(inner)));
+  nn::Sequential inner{nn::Linear(3, 4, gen), nn::Tanh()};
+  nn::Sequential net{nn::Linear(3, 3, gen), std::make_unique<nn::Sequential>(std::move(inner))};
   net.add(nn::Dropout(0.5, gen)).add(std::make_unique<nn::Linear>(4, 2, gen));
   const std::vector<std::string> want{"0.weight", "0.bias", "1.0.weight", "1.0.bias", "3.weight", "3.bias"};
   BOOST_TEST(names(net) == want, boost::test_tools::per_element());
@@ -124,6 +124,15 @@ BOOST_AUTO_TEST_CASE(sequential_names_nesting_access_and_modes) {
   nn::Sequential moved = std::move(net);
   BOOST_TEST(moved.size() == 4u);
   BOOST_TEST(moved.named_parameters().front().second.value().data<float>() == w.value().data<float>());
+}
+
+BOOST_AUTO_TEST_CASE(sequential_braces_draw_in_order) {
+  // A braced list is evaluated left to right: module 0 takes the generator's first words, whatever the compiler.
+  std::mt19937_64 g1(8), g2(8);
+  nn::Sequential net{nn::Linear(2, 3, g1), nn::Linear(3, 1, g1)};
+  nn::Linear first(2, 3, g2), second(3, 1, g2);
+  BOOST_TEST(same_bits(net.at<nn::Linear>(0).weight(), first.weight()));
+  BOOST_TEST(same_bits(net.at<nn::Linear>(1).bias(), second.bias()));
 }
 
 BOOST_AUTO_TEST_CASE(sequential_errors) {
@@ -536,7 +545,7 @@ BOOST_AUTO_TEST_CASE(checkpoint_round_trip_per_layer) {
   }
   {
     auto cnn = [](std::mt19937_64& g) {
-      return nn::Sequential(nn::Conv2d(1, 2, 3, g), nn::ReLU(), nn::MaxPool2d(2), nn::Flatten(), nn::Linear(8, 3, g));
+      return nn::Sequential{nn::Conv2d(1, 2, 3, g), nn::ReLU(), nn::MaxPool2d(2), nn::Flatten(), nn::Linear(8, 3, g)};
     };
     nn::Sequential a = cnn(g1), b = cnn(g2);
     round_trip(a, b, words(Shape{2, 1, 6, 6}, g1, -1, 1, Dtype::f32), dir.path / "cnn.ckpt");
