@@ -11,6 +11,7 @@
 #else
 #include "activation.hpp"
 #include "attention.hpp"
+#include "conv.hpp"
 #include "cost.hpp"
 #include "data.hpp"
 #include "dropout.hpp"

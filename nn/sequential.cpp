@@ -8,7 +8,7 @@
 
 namespace nn {
 
-Sequential& Sequential::push_back(std::unique_ptr<Module> m) {
+Sequential& Sequential::add(std::unique_ptr<Module> m) {
   if (!m) throw std::invalid_argument(fmt::format("Sequential: module {} is a null pointer", modules_.size()));
   modules_.push_back(std::move(m));
   return *this;

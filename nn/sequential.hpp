@@ -16,28 +16,31 @@ namespace nn {
 /// A chain of one-tensor modules: forward(x) is m_n(...m_1(m_0(x))), and x itself when empty (PyTorch's nn.Sequential).
 /// Children are named "0", "1", ..., so parameters are "0.weight", "2.bias", ... as PyTorch's state_dict keys.
 ///
-///   nn::Sequential net(nn::Linear(784, 128, gen), nn::ReLU(), nn::Linear(128, 10, gen));
-///   net.push_back(nn::Sigmoid());
+///   nn::Sequential net{nn::Linear(784, 128, gen), nn::ReLU(), nn::Linear(128, 10, gen)};
+///   net.add(nn::Sigmoid());
+///
+/// Use braces when the modules draw from one generator: C++ evaluates the arguments in a braced list left to right,
+/// but those of parentheses in an unspecified order (GCC and Clang differ), which would change the initial weights.
 ///
 /// Modules are moved in (or handed over as std::unique_ptr); a Sequential moves like any module.
 class Sequential : public Module {
  public:
   Sequential() = default;
   /// Takes each module by value (moved from) or as a std::unique_ptr. To nest a Sequential, pass it as a
-  /// std::unique_ptr or push_back it: a lone Sequential argument is a move.
+  /// std::unique_ptr or add() it: a lone Sequential argument is a move.
   template <class... M>
     requires(sizeof...(M) > 0 && (!std::is_same_v<std::remove_cvref_t<M>, Sequential> || ...))
   explicit Sequential(M&&... modules) {
-    (push_back(std::forward<M>(modules)), ...);
+    (add(std::forward<M>(modules)), ...);
   }
 
   /// Appends a module. @throws std::invalid_argument for a null pointer.
-  Sequential& push_back(std::unique_ptr<Module> m);
+  Sequential& add(std::unique_ptr<Module> m);
   /// Appends a module moved into the container.
   template <class M>
     requires std::derived_from<std::remove_cvref_t<M>, Module> && (!std::is_lvalue_reference_v<M>)
-  Sequential& push_back(M&& m) {
-    return push_back(std::unique_ptr<Module>(std::make_unique<std::remove_cvref_t<M>>(std::move(m))));
+  Sequential& add(M&& m) {
+    return add(std::unique_ptr<Module>(std::make_unique<std::remove_cvref_t<M>>(std::move(m))));
   }
 
   void list(ModuleVisitor& v) override;
@@ -55,6 +58,11 @@ class Sequential : public Module {
   template <class M>
   M& at(std::size_t i) {
     if (auto* p = dynamic_cast<M*>(&(*this)[i])) return *p;
+    throw_wrong_type(i);
+  }
+  template <class M>
+  const M& at(std::size_t i) const {
+    if (auto* p = dynamic_cast<const M*>(&(*this)[i])) return *p;
     throw_wrong_type(i);
   }
 
