@@ -49,11 +49,13 @@ class MultiHeadAttention : public Module {
   autodiff::Tensor forward(const autodiff::Tensor& query, const autodiff::Tensor& key, const autodiff::Tensor& value,
                            const autodiff::Tensor& mask = {}) const;
 
+  /// Sizes and the causal flag as constructed; head_dim() is embed_dim / num_heads.
   std::int64_t embed_dim() const { return embed_dim_; }
   std::int64_t num_heads() const { return num_heads_; }
   std::int64_t head_dim() const { return embed_dim_ / num_heads_; }
   bool causal() const { return causal_; }
   bool has_bias() const { return in_proj_bias_.defined(); }
+  /// The parameters (in_proj_bias and out_proj_bias are undefined without bias), e.g. to copy in PyTorch's weights.
   autodiff::Tensor& in_proj_weight() { return in_proj_weight_; }
   autodiff::Tensor& in_proj_bias() { return in_proj_bias_; }
   autodiff::Tensor& out_proj_weight() { return out_proj_weight_; }
