@@ -282,12 +282,36 @@ Array reduce_to(const Array& a, const Shape& shape, std::string_view op) {
     const S* pa = a.data<S>();
     T* po = out.data<T>();
     const std::int64_t m = shape.numel(), n = a.numel();
-    if (m == 1) {
-      // Accumulate floats in double: float sums over a batch lose digits otherwise.
-      std::conditional_t<std::is_floating_point_v<S>, double, std::int64_t> s = 0;
-      for (std::int64_t i = 0; i < n; ++i) s += pa[i];
-      po[0] = static_cast<T>(s);
-    } else if (shape.rank() >= 1 && m == shape[-1] && a.shape()[-1] == m) {
+    // The target aligned to a's rank (leading 1s), and how it relates to a: kept trailing dims and reduced leading
+    // ones (a bias [E] of [B,T,E]: sum of rows), or kept leading dims and reduced trailing ones ([B,T,1] of [B,T,E]:
+    // sum within each row). Anything else takes the general broadcast walk.
+    const int rank = a.rank(), pad = rank - shape.rank();
+    const auto target = [&](int i) { return i < pad ? std::int64_t{1} : shape[i - pad]; };
+    int first_kept = 0, last_kept = rank;
+    while (first_kept < rank && target(first_kept) == 1) ++first_kept;
+    while (last_kept > 0 && target(last_kept - 1) == 1) --last_kept;
+    bool rows = true, within = true;
+    for (int i = first_kept; i < rank; ++i) rows = rows && target(i) == a.shape()[i];
+    for (int i = 0; i < last_kept; ++i) within = within && target(i) == a.shape()[i];
+    if (m == 1 || (within && m > 0)) {
+      // Each output sums a contiguous block of n / m: floats in double (float sums over a batch lose digits
+      // otherwise), four partial sums so the adds overlap instead of waiting on each other.
+      using Acc = std::conditional_t<std::is_floating_point_v<S>, double, std::int64_t>;
+      const std::int64_t block = n / m;
+      for (std::int64_t o = 0; o < m; ++o) {
+        const S* p = pa + o * block;
+        Acc s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        std::int64_t i = 0;
+        for (; i + 4 <= block; i += 4) {
+          s0 += p[i];
+          s1 += p[i + 1];
+          s2 += p[i + 2];
+          s3 += p[i + 3];
+        }
+        for (; i < block; ++i) s0 += p[i];
+        po[o] = static_cast<T>((s0 + s1) + (s2 + s3));
+      }
+    } else if (rows) {
       for (std::int64_t r = 0; r < n; r += m)  // [.., m] -> [m] (or [1,m]): sum the rows
         for (std::int64_t j = 0; j < m; ++j) po[j] += pa[r + j];
     } else {

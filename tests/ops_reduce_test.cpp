@@ -170,6 +170,30 @@ BOOST_AUTO_TEST_CASE(first_order) {
 
 BOOST_AUTO_TEST_CASE(second_order) { check_second_order(second_order_table()); }
 
+BOOST_AUTO_TEST_CASE(sum_to_every_kernel_path_by_hand) {
+  // x[i,j,k] = 100 i + 10 j + k on [2,3,4]; each target takes one of reduce_to's paths: whole sum, sum of rows (kept
+  // trailing dims), sums within rows (kept leading dims), and the general walk (a kept middle dim). Both float dtypes.
+  for (const Dtype dtype : {Dtype::f32, Dtype::f64}) {
+    BOOST_TEST_CONTEXT(dtype_name(dtype)) {
+      std::vector<double> v;
+      for (int i = 0; i < 2; ++i)
+        for (int j = 0; j < 3; ++j)
+          for (int k = 0; k < 4; ++k) v.push_back(100 * i + 10 * j + k);
+      const Tensor x = tensor(v, Shape{2, 3, 4}, dtype);
+      const auto sums = [&](const Shape& s) { return sum_to(x, s).to_vector(); };
+      BOOST_TEST(sums(Shape{}) == std::vector<double>({1476}), tt::per_element());
+      BOOST_TEST(sums(Shape{4}) == std::vector<double>({360, 366, 372, 378}), tt::per_element());
+      BOOST_TEST(sums(Shape{3, 4}) == std::vector<double>({100, 102, 104, 106, 120, 122, 124, 126, 140, 142, 144, 146}),
+                 tt::per_element());
+      BOOST_TEST(sums(Shape{2, 3, 1}) == std::vector<double>({6, 46, 86, 406, 446, 486}), tt::per_element());
+      BOOST_TEST(sums(Shape{2, 1, 1}) == std::vector<double>({138, 1338}), tt::per_element());
+      BOOST_TEST(sums(Shape{1, 3, 1}) == std::vector<double>({412, 492, 572}), tt::per_element());
+      BOOST_TEST(sums(Shape{2, 1, 4}) == std::vector<double>({30, 33, 36, 39, 330, 333, 336, 339}), tt::per_element());
+      BOOST_TEST(sums(Shape{2, 3, 4}) == v, tt::per_element());
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(softmax_family_by_hand) {
   TapeScope scope;
   // torch.softmax(torch.tensor([1., 2., 3.]), 0) and friends.
