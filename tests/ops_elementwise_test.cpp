@@ -4,6 +4,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "op_table.hpp"
+#include "throws_with.hpp"
 
 #include "autodiff/autodiff.hpp"
 
@@ -141,19 +142,6 @@ std::vector<TensorRow> second_order_table() {
   };
 }
 
-template <class E>
-auto says(std::vector<std::string> words) {
-  return [words = std::move(words)](const std::exception& e) {
-    const std::string msg = e.what();
-    if (typeid(e) != typeid(E)) return false;
-    for (const std::string& w : words)
-      if (msg.find(w) == std::string::npos) {
-        BOOST_TEST_MESSAGE("message lacks '" << w << "': " << msg);
-        return false;
-      }
-    return true;
-  };
-}
 
 // f's values at xs in float64 and its gradient d sum(f(x)) / dx.
 struct Eval {

@@ -4,6 +4,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "op_table.hpp"
+#include "throws_with.hpp"
 
 #include "autodiff/autodiff.hpp"
 
@@ -27,23 +28,6 @@ using Values = std::vector<double>;
 Tensor idx2(std::vector<std::int64_t> v, std::int64_t r, std::int64_t c) { return tensor_i64(std::move(v), Shape{r, c}); }
 Tensor mask(std::vector<double> v, const Shape& s) { return tensor(std::move(v), s, Dtype::f64).to(Dtype::b8); }
 
-/// Predicate for BOOST_CHECK_EXCEPTION: exactly E (std::invalid_argument is also a std::logic_error) with every word.
-template <class E>
-auto says(std::vector<std::string> words) {
-  return [words = std::move(words)](const std::exception& e) {
-    const std::string msg = e.what();
-    if (typeid(e) != typeid(E)) {
-      BOOST_TEST_MESSAGE("wrong exception type " << typeid(e).name() << ": " << msg);
-      return false;
-    }
-    for (const std::string& w : words)
-      if (msg.find(w) == std::string::npos) {
-        BOOST_TEST_MESSAGE("message lacks '" << w << "': " << msg);
-        return false;
-      }
-    return true;
-  };
-}
 const auto invalid = says<std::invalid_argument>;
 
 }  // namespace

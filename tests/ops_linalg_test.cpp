@@ -4,6 +4,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "op_table.hpp"
+#include "throws_with.hpp"
 
 #include "autodiff/autodiff.hpp"
 
@@ -127,22 +128,6 @@ std::vector<double> naive(const std::vector<double>& a, const std::vector<double
 
 Tensor random(const Shape& s, std::mt19937_64& gen, Dtype dt = Dtype::f64) { return uniform(s, -1.0, 1.0, gen, dt); }
 
-template <class E>
-auto says(std::vector<std::string> words) {
-  return [words = std::move(words)](const std::exception& e) {
-    const std::string msg = e.what();
-    if (typeid(e) != typeid(E)) {
-      BOOST_TEST_MESSAGE("wrong exception type " << typeid(e).name() << ": " << msg);
-      return false;
-    }
-    for (const std::string& w : words)
-      if (msg.find(w) == std::string::npos) {
-        BOOST_TEST_MESSAGE("message lacks '" << w << "': " << msg);
-        return false;
-      }
-    return true;
-  };
-}
 const auto invalid = says<std::invalid_argument>;
 
 Tensor f64(const Shape& s) { return full(s, 0.5, Dtype::f64); }

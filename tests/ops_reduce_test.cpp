@@ -4,6 +4,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "op_table.hpp"
+#include "throws_with.hpp"
 
 #include "autodiff/autodiff.hpp"
 
@@ -132,22 +133,6 @@ std::vector<TensorRow> second_order_table() {
   };
 }
 
-template <class E>
-auto says(std::vector<std::string> words) {
-  return [words = std::move(words)](const std::exception& e) {
-    const std::string msg = e.what();
-    if (typeid(e) != typeid(E)) {
-      BOOST_TEST_MESSAGE("wrong exception type " << typeid(e).name() << ": " << msg);
-      return false;
-    }
-    for (const std::string& w : words)
-      if (msg.find(w) == std::string::npos) {
-        BOOST_TEST_MESSAGE("message lacks '" << w << "': " << msg);
-        return false;
-      }
-    return true;
-  };
-}
 const auto invalid = says<std::invalid_argument>;
 
 Tensor f64(std::vector<double> v, const Shape& s, bool requires_grad = false) {

@@ -4,6 +4,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "op_table.hpp"
+#include "throws_with.hpp"
 
 #include "autodiff/autodiff.hpp"
 
@@ -41,21 +42,7 @@ std::vector<std::int64_t> sizes(const std::vector<Tensor>& pieces, int dim) {
 }
 
 /// Predicate for BOOST_CHECK_EXCEPTION: exactly std::invalid_argument, with every word in its message.
-auto invalid(std::vector<std::string> words) {
-  return [words = std::move(words)](const std::exception& e) {
-    const std::string msg = e.what();
-    if (typeid(e) != typeid(std::invalid_argument)) {
-      BOOST_TEST_MESSAGE("wrong exception type " << typeid(e).name() << ": " << msg);
-      return false;
-    }
-    for (const std::string& w : words)
-      if (msg.find(w) == std::string::npos) {
-        BOOST_TEST_MESSAGE("message lacks '" << w << "': " << msg);
-        return false;
-      }
-    return true;
-  };
-}
+const auto invalid = says<std::invalid_argument>;
 
 }  // namespace
 

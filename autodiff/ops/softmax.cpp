@@ -66,18 +66,7 @@ AUTODIFF_VECTOR_CLONES float exp_sum(const float* x, float shift, float* y, std:
 }
 
 AUTODIFF_VECTOR_CLONES void exp_inplace(float* y, std::int64_t n) {
-  v16f e;
-  std::int64_t i = 0;
-  for (; i + lanes <= n; i += lanes) {
-    load(e, y + i);
-    vexp(e);
-    store(y + i, e);
-  }
-  if (i < n) {
-    load_part(e, y + i, n - i);
-    vexp(e);
-    store_part(y + i, e, n - i);
-  }
+  detail::vec::apply(y, y, n, [](v16f& v) __attribute__((always_inline)) { vexp(v); });
 }
 
 AUTODIFF_VECTOR_CLONES void scale(float* y, float c, std::int64_t n) {
