@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <limits>
 #include <stdexcept>
 
@@ -191,6 +192,114 @@ Shape check_where(std::string_view op, const Tensor& cond, const Tensor& a, cons
     throw std::invalid_argument(fmt::format("{}: shapes do not broadcast (cond {}, a {}, b {})", op, describe(cond),
                                             describe(a), describe(b)));
   return *all;
+}
+
+namespace {
+// "3x2" for a 2-D size, "3" for a 1-D one.
+std::string sizes_str(std::span<const std::int64_t> v) {
+  std::string s;
+  for (std::size_t i = 0; i < v.size(); ++i) s += fmt::format("{}{}", i ? "x" : "", v[i]);
+  return s;
+}
+std::string name_of(const Shape& s, const Tensor* t) { return t ? describe(*t) : s.str(); }
+// Every dimension after the batch must hold something (as PyTorch): windows over an empty plane would read nothing.
+void check_nonempty_planes(std::string_view op, const Shape& x_shape, const Tensor* x) {
+  for (int i = 1; i < x_shape.rank(); ++i)
+    if (x_shape[i] == 0)
+      throw std::invalid_argument(fmt::format("{}: input must have non-empty channel and spatial dimensions (got {})", op,
+                                              name_of(x_shape, x)));
+}
+void check_positive(std::string_view op, std::string_view what, std::span<const std::int64_t> v) {
+  for (const std::int64_t d : v)
+    if (d <= 0) throw std::invalid_argument(fmt::format("{}: {} must be positive (got {})", op, what, sizes_str(v)));
+}
+void check_padding(std::string_view op, std::span<const std::int64_t> padding) {
+  for (const std::int64_t p : padding)
+    if (p < 0) throw std::invalid_argument(fmt::format("{}: padding must be non-negative (got {})", op, sizes_str(padding)));
+}
+// The dilated kernel must fit the padded input on every spatial axis (the last kernel.size() axes of x).
+// No heap allocation unless it throws: conv2d runs this at every step.
+void check_window(std::string_view op, const Shape& x, const Tensor* xt, std::span<const std::int64_t> kernel,
+                  std::span<const std::int64_t> padding, std::span<const std::int64_t> dilation) {
+  const std::size_t n = kernel.size();
+  std::array<std::int64_t, Shape::max_rank> span{}, padded{};
+  bool fits = true;
+  for (std::size_t i = 0; i < n; ++i) {
+    // Sizes near 2^63 must not wrap: the kernels index with these sums.
+    const bool wraps = __builtin_mul_overflow(dilation[i], kernel[i] - 1, &span[i]) ||
+                       __builtin_add_overflow(span[i], 1, &span[i]) ||
+                       __builtin_mul_overflow(padding[i], 2, &padded[i]) ||
+                       __builtin_add_overflow(padded[i], x[x.rank() - static_cast<int>(n) + static_cast<int>(i)], &padded[i]);
+    if (wraps)
+      throw std::invalid_argument(fmt::format("{}: kernel, padding and dilation sizes overflow (kernel {}, padding {}, "
+                                              "dilation {})",
+                                              op, sizes_str(kernel), sizes_str(padding), sizes_str(dilation)));
+    fits = fits && span[i] <= padded[i];
+  }
+  if (!fits) {
+    const bool dilated = std::any_of(dilation.begin(), dilation.end(), [](std::int64_t d) { return d > 1; });
+    throw std::invalid_argument(fmt::format("{}: kernel {}{} is larger than the padded input {} (x {}, padding {}{})", op,
+                                            sizes_str(kernel),
+                                            dilated ? fmt::format(" (dilated {})", sizes_str({span.data(), n})) : "",
+                                            sizes_str({padded.data(), n}), name_of(x, xt), sizes_str(padding),
+                                            dilated ? fmt::format(", dilation {}", sizes_str(dilation)) : ""));
+  }
+}
+}  // namespace
+
+void check_conv(std::string_view op, const Shape& x_shape, const Tensor* x, const Shape& w_shape, const Tensor* w,
+                const Tensor& b, std::span<const std::int64_t> stride, std::span<const std::int64_t> padding,
+                std::span<const std::int64_t> dilation, std::int64_t groups) {
+  const int rank = 2 + static_cast<int>(stride.size());
+  if (x_shape.rank() != rank)
+    throw std::invalid_argument(fmt::format("{}: input must have rank {} (got {})", op, rank, name_of(x_shape, x)));
+  if (w_shape.rank() != rank)
+    throw std::invalid_argument(fmt::format("{}: weight must have rank {} (got {})", op, rank, name_of(w_shape, w)));
+  check_nonempty_planes(op, x_shape, x);
+  check_positive(op, "stride", stride);
+  check_positive(op, "dilation", dilation);
+  check_padding(op, padding);
+  if (groups <= 0) throw std::invalid_argument(fmt::format("{}: groups must be positive (got {})", op, groups));
+  const std::int64_t c = x_shape[1], o = w_shape[0];
+  if (c % groups != 0)
+    throw std::invalid_argument(fmt::format("{}: input channels C = {} are not divisible by groups {} (x {})", op, c,
+                                            groups, name_of(x_shape, x)));
+  if (o % groups != 0)
+    throw std::invalid_argument(fmt::format("{}: output channels O = {} are not divisible by groups {} (w {})", op, o,
+                                            groups, name_of(w_shape, w)));
+  if (w_shape[1] * groups != c)
+    throw std::invalid_argument(fmt::format("{}: channels differ (x {} has C = {}; w {} with groups {} expects C = {})",
+                                            op, name_of(x_shape, x), c, name_of(w_shape, w), groups, w_shape[1] * groups));
+  const std::span<const std::int64_t> kernel = w_shape.dims().subspan(2);
+  check_positive(op, "kernel size", kernel);
+  check_window(op, x_shape, x, kernel, padding, dilation);
+  if (b.defined() && !(b.rank() == 1 && b.shape()[0] == o))
+    throw std::invalid_argument(fmt::format("{}: bias must have shape [{}] for O = {} output channels (got {})", op, o,
+                                            o, describe(b)));
+}
+
+void check_pool(std::string_view op, const Shape& x_shape, const Tensor* x, std::span<const std::int64_t> kernel,
+                std::span<const std::int64_t> stride, std::span<const std::int64_t> padding,
+                std::span<const std::int64_t> dilation) {
+  const int rank = 2 + static_cast<int>(kernel.size());
+  if (x_shape.rank() != rank)
+    throw std::invalid_argument(fmt::format("{}: input must have rank {} (got {})", op, rank, name_of(x_shape, x)));
+  check_nonempty_planes(op, x_shape, x);
+  check_positive(op, "kernel size", kernel);
+  check_positive(op, "stride", stride);
+  check_positive(op, "dilation", dilation);
+  check_padding(op, padding);
+  for (std::size_t i = 0; i < kernel.size(); ++i)
+    if (2 * padding[i] > kernel[i])
+      throw std::invalid_argument(fmt::format("{}: padding must be at most half the kernel size (padding {}, kernel {})",
+                                              op, sizes_str(padding), sizes_str(kernel)));
+  check_window(op, x_shape, x, kernel, padding, dilation);
+}
+
+void check_grad_shape(std::string_view op, const Tensor& grad, const Shape& want) {
+  if (!(grad.shape() == want))
+    throw std::invalid_argument(fmt::format("{}: gradient must have the forward output's shape {} (got {})", op,
+                                            want.str(), describe(grad)));
 }
 
 }  // namespace autodiff

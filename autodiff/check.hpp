@@ -5,6 +5,7 @@
 #include "autodiff/tensor.hpp"
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -50,5 +51,23 @@ void check_vectors(std::string_view op, const Tensor& a, const Tensor& b);
 void check_nonempty_axes(std::string_view op, const Tensor& x, const std::array<bool, Shape::max_rank>& mask);
 /// var and std: count - correction > 0 (PyTorch divides by max(0, count - correction) and gives inf or NaN).
 void check_correction(std::string_view op, const Tensor& x, std::int64_t count, double correction);
+
+/// Convolution geometry (op conv2d or conv1d, one entry per spatial axis in stride, padding and dilation): x [N,C,...]
+/// (C and the spatial sizes non-empty) and w [O,C/groups,...] of rank 2 + spatial axes, b undefined or [O], positive
+/// stride, dilation and groups, non-negative padding, C and O divisible by groups, and a dilated kernel that fits the
+/// padded input. x and w name the tensors in messages when given (with their labels); else their shapes are shown.
+/// Dtypes are the caller's to check.
+void check_conv(std::string_view op, const Shape& x_shape, const Tensor* x, const Shape& w_shape, const Tensor* w,
+                const Tensor& b, std::span<const std::int64_t> stride, std::span<const std::int64_t> padding,
+                std::span<const std::int64_t> dilation, std::int64_t groups);
+/// Pooling geometry over the last kernel.size() axes of x (rank 2 + kernel.size(), every axis after the batch
+/// non-empty): positive kernel, stride and dilation, padding non-negative and at most half the kernel, and a dilated
+/// kernel that fits the padded input. x names the input in messages when given (with its label); else x_shape is shown.
+/// The dtype is the caller's to check.
+void check_pool(std::string_view op, const Shape& x_shape, const Tensor* x, std::span<const std::int64_t> kernel,
+                std::span<const std::int64_t> stride, std::span<const std::int64_t> padding,
+                std::span<const std::int64_t> dilation);
+/// An op's gradient argument: same shape as the output the forward op gives (`want`).
+void check_grad_shape(std::string_view op, const Tensor& grad, const Shape& want);
 
 }  // namespace autodiff

@@ -4,6 +4,7 @@
 
 #include "autodiff/ops/arithmetic.hpp"
 #include "autodiff/ops/bridge.hpp"
+#include "autodiff/ops/conv.hpp"
 #include "autodiff/ops/elementwise.hpp"
 #include "autodiff/ops/index.hpp"
 #include "autodiff/ops/linalg.hpp"
