@@ -144,7 +144,7 @@ struct OursCnn {
   nn::SGD opt;
   autodiff::Tape tape;
   Tensor x;
-  std::vector<std::uint8_t> labels;
+  std::vector<std::int64_t> labels;
 
   OursCnn(std::vector<Tensor> params, double lr)
       : p(std::move(params)), opt(p, {.lr = lr}), x(Array(Shape{batch, 1, 28, 28}, Dtype::f32)) {}
@@ -187,7 +187,7 @@ void run_cnn(int threads) {
   std::memcpy(ours.x.leaf_value().data<float>(), xv.data(), xv.size() * sizeof(float));
   std::vector<std::int64_t> labels64;
   for (int i = 0; i < batch; ++i) {
-    ours.labels.push_back(static_cast<std::uint8_t>(gen() % CnnShapes::classes));
+    ours.labels.push_back(static_cast<std::int64_t>(gen() % CnnShapes::classes));
     labels64.push_back(ours.labels.back());
   }
 #ifdef BENCH_LIBTORCH

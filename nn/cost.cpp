@@ -52,15 +52,15 @@ Tensor one_hot(const std::vector<std::int64_t>& labels, std::int64_t classes, au
 // squared_error, so fusing could save at most those 2-3%.
 Tensor cross_entropy(const Tensor& logits, const Tensor& labels) {
   if (logits.rank() != 2 || !autodiff::is_float(logits.dtype()))
-    throw std::invalid_argument(
-        fmt::format("cross_entropy: logits must be float [B,C] (got {})", autodiff::describe(logits)));
+    throw std::invalid_argument(fmt::format("cross_entropy: logits must be float [B,C] (got {} {})",
+                                            autodiff::dtype_name(logits.dtype()), autodiff::describe(logits)));
   const std::int64_t batch = logits.shape()[0], classes = logits.shape()[1];
   if (batch == 0 || classes == 0)
     throw std::invalid_argument(fmt::format("cross_entropy: empty logits {}", autodiff::describe(logits)));
   if (labels.dtype() != autodiff::Dtype::i64)
-    throw std::invalid_argument(fmt::format("cross_entropy: labels must be int64 class indices (got {}); make them "
-                                            "with autodiff::tensor_i64 or x.to(Dtype::i64)",
-                                            autodiff::describe(labels)));
+    throw std::invalid_argument(fmt::format("cross_entropy: labels must be int64 class indices (got {} {}); make "
+                                            "them with autodiff::tensor_i64 or x.to(Dtype::i64)",
+                                            autodiff::dtype_name(labels.dtype()), autodiff::describe(labels)));
   if (labels.rank() != 1 || labels.shape()[0] != batch)
     throw std::invalid_argument(fmt::format("cross_entropy: labels must be [B] = [{}] (labels {}, logits {})", batch,
                                             autodiff::describe(labels), autodiff::describe(logits)));

@@ -14,14 +14,14 @@ namespace nn {
 using autodiff::Array;
 using autodiff::Tensor;
 
-std::size_t count_correct(const Array& scores, std::span<const std::uint8_t> labels) {
+std::size_t count_correct(const Array& scores, std::span<const std::int64_t> labels) {
   const auto rows = static_cast<std::size_t>(scores.shape()[0]), cols = static_cast<std::size_t>(scores.shape()[1]);
   std::size_t correct = 0;
   autodiff::dispatch(scores.dtype(), [&]<class T>(T) {
     const T* p = scores.data<T>();
     for (std::size_t r = 0; r < rows; ++r) {
       const T* row = p + r * cols;
-      correct += static_cast<std::size_t>(std::max_element(row, row + cols) - row) == labels[r];
+      correct += static_cast<std::int64_t>(std::max_element(row, row + cols) - row) == labels[r];
     }
   });
   return correct;
@@ -45,23 +45,24 @@ Evaluation evaluate(const MLP& model, Cost cost, const Dataset& data, std::size_
   e.classes = static_cast<std::size_t>(classes);
   e.confusion.assign(e.classes * e.classes, 0);
   autodiff::NoGrad no_grad;
-  Batcher batches(data, chunk, classes, model.dtype(), false);  // in order (never shuffled), so not compacted
+  Batcher batches(data, chunk, classes, model.dtype(), false, cost == Cost::squared_error);  // in order (never shuffled), so not compacted
   double loss_sum = 0.0;
   std::size_t correct = 0;
   for (std::size_t i = 0; i < batches.batches(); ++i) {
     batches.load(i);
     const Tensor out = model.forward(batches.x());
-    const std::vector<std::uint8_t>& labels = batches.labels();
+    const std::vector<std::int64_t>& labels = batches.labels();
     const Tensor loss = cost == Cost::squared_error ? squared_error(out, batches.one_hot())
-                                                    : softmax_cross_entropy(out, labels);
+                                                    : cross_entropy(out, batches.label_tensor());
     loss_sum += loss.at(0) * static_cast<double>(labels.size());
     autodiff::dispatch(out.dtype(), [&]<class T>(T) {
       const T* p = out.value().data<T>();
       for (std::size_t r = 0; r < labels.size(); ++r) {
         const T* row = p + r * e.classes;
         const auto predicted = static_cast<std::size_t>(std::max_element(row, row + e.classes) - row);
-        ++e.confusion[labels[r] * e.classes + predicted];
-        correct += predicted == labels[r];
+        const auto truth = static_cast<std::size_t>(labels[r]);
+        ++e.confusion[truth * e.classes + predicted];
+        correct += predicted == truth;
       }
     });
   }

@@ -17,7 +17,7 @@ namespace nn {
 
 /// Index of the largest entry of each row of a [B, C] array (the first one on ties), compared with labels:
 /// the number of rows whose arg-max equals its label.
-std::size_t count_correct(const autodiff::Array& scores, std::span<const std::uint8_t> labels);
+std::size_t count_correct(const autodiff::Array& scores, std::span<const std::int64_t> labels);
 
 /// Loss, accuracy and confusion matrix of a model on a dataset.
 struct Evaluation {
