@@ -9,14 +9,21 @@
 // A missing header is a fatal error: the compiler stops here, not after an error for every later line of the program.
 #include "autodiff/nn: compile with -std=c++20"
 #else
+#include "activation.hpp"
+#include "attention.hpp"
+#include "conv.hpp"
 #include "cost.hpp"
 #include "data.hpp"
+#include "dropout.hpp"
+#include "embedding.hpp"
 #include "linear.hpp"
 #include "mlp.hpp"
 #include "module.hpp"
+#include "norm.hpp"
 #include "optim.hpp"
 #include "plot.hpp"
 #include "progress.hpp"
 #include "scalar_mlp.hpp"
+#include "sequential.hpp"
 #include "serialize.hpp"
 #endif
