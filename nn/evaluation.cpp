@@ -1,6 +1,7 @@
 // Evaluation under NoGrad in fixed chunks, arg-max accuracy and the confusion table.
 #include "nn/evaluation.hpp"
 
+#include "autodiff/check.hpp"
 #include "autodiff/tape.hpp"
 #include "nn/batcher.hpp"
 
@@ -39,18 +40,29 @@ Evaluation evaluate(const MLP& model, Cost cost, const Dataset& data, std::size_
   if (static_cast<std::int64_t>(data.features()) != features)
     throw std::invalid_argument(
         fmt::format("evaluate: the data has {} features per example, the model takes {}", data.features(), features));
+  return evaluate(static_cast<const Module&>(model), cost, data, classes, model.dtype(), chunk);
+}
+
+Evaluation evaluate(const Module& model, Cost cost, const Dataset& data, std::int64_t classes, autodiff::Dtype dtype,
+                    std::size_t chunk) {
+  if (data.count == 0) throw std::invalid_argument("evaluate: the dataset is empty");
   if (chunk == 0) throw std::invalid_argument("evaluate: chunk must be positive");
   Evaluation e;
   e.count = data.count;
   e.classes = static_cast<std::size_t>(classes);
   e.confusion.assign(e.classes * e.classes, 0);
   autodiff::NoGrad no_grad;
-  Batcher batches(data, chunk, classes, model.dtype(), false, cost == Cost::squared_error);  // in order (never shuffled), so not compacted
+  Batcher batches(data, chunk, classes, dtype, false, cost == Cost::squared_error);  // in order (never shuffled), so not compacted
   double loss_sum = 0.0;
   std::size_t correct = 0;
   for (std::size_t i = 0; i < batches.batches(); ++i) {
     batches.load(i);
     const Tensor out = model.forward(batches.x());
+    if (out.rank() != 2 || out.shape()[0] != static_cast<std::int64_t>(batches.labels().size()) ||
+        out.shape()[1] != classes)
+      throw std::invalid_argument(fmt::format("evaluate: the model gives {} for a batch of {}, expected [{},{}]",
+                                              autodiff::describe(out), batches.labels().size(),
+                                              batches.labels().size(), classes));
     const std::vector<std::int64_t>& labels = batches.labels();
     const Tensor loss = cost == Cost::squared_error ? squared_error(out, batches.one_hot())
                                                     : cross_entropy(out, batches.label_tensor());

@@ -30,7 +30,7 @@ void History::add(const EpochStats& s, const Evaluation& test) {
 
 namespace {
 
-std::unique_ptr<Optimizer> make_optimizer(const TrainConfig& c, const MLP& model) {
+std::unique_ptr<Optimizer> make_optimizer(const TrainConfig& c, const Module& model) {
   if (c.optimizer == OptimizerKind::sgd)
     return std::make_unique<SGD>(model.parameters(), SGDOptions{c.lr, c.momentum, false, c.weight_decay});
   AdamOptions o;
@@ -82,9 +82,12 @@ DataSignature signature(const Dataset& d) {
 Trainer::Trainer(TrainConfig config, const Dataset& train, std::int64_t classes)
     : config_(checked(config, train)),
       data_(signature(train)),
+      classes_(classes),
       gen_(config_.seed),
-      model_(layer_sizes(config_, static_cast<std::int64_t>(train.features()), classes), gen_, config_.activation,
-             output_activation(config_.cost), config_.init, Dtype::f32),
+      model_(build_model(model_arch(config_),
+                         model_shape(config_, static_cast<std::int64_t>(train.rows), static_cast<std::int64_t>(train.cols),
+                                     classes),
+                         gen_)),
       optimizer_(make_optimizer(config_, model_)),
       batcher_(train, config_.batch, classes, Dtype::f32, true, config_.cost == Cost::squared_error) {}
 
