@@ -83,7 +83,7 @@ nn::TrainConfig seed_config(std::uint64_t seed) {
   return c;
 }
 
-std::vector<unsigned char> parameter_bytes(const nn::MLP& m) {
+std::vector<unsigned char> parameter_bytes(const nn::Module& m) {
   std::vector<unsigned char> out;
   for (const autodiff::Tensor& p : m.parameters()) {
     const autodiff::Array& a = p.value();
