@@ -8,6 +8,7 @@
 
 #include "autodiff/autodiff.hpp"
 #include "nn/nn.hpp"
+#include "nn/train_config.hpp"
 
 #include <cblas.h>
 #include <fmt/format.h>
