@@ -89,6 +89,10 @@ TrainConfig preset(std::string_view name) {
     return c;
   }
   if (name == "cnn") {
+    // The issue's small CNN: conv(32,3x3)-relu-pool-conv(64,3x3)-relu-pool-fc128-relu-fc10 with AdamW, a cosine
+    // decay and flips. Measured (seed 0, 2): 0.9102, 0.9105 test accuracy after 10 epochs, about 30 s of one core's
+    // CPU time per epoch with its evaluation; short of the 0.920 goal. Batch 64 led batch 128 after 2 epochs
+    // (0.8838 against 0.8747) but was not run to the end; see the issue notes.
     c.arch = "conv32,pool,conv64,pool,fc128";
     c.hidden.clear();
     c.activation = Activation::relu;
