@@ -63,8 +63,8 @@ int main(int argc, char** argv) {
     o.lr = 1e-3;
     nn::Adam opt(mlp.parameters(), o);
     const autodiff::Tensor x = autodiff::uniform(autodiff::Shape{rows, m.sizes.front()}, 0, 1, gen);
-    std::vector<std::uint8_t> labels(part.rows);
-    for (auto& l : labels) l = static_cast<std::uint8_t>(gen() % 10);
+    std::vector<std::int64_t> labels(part.rows);
+    for (auto& l : labels) l = static_cast<std::int64_t>(gen() % 10);
     autodiff::Tape tape;
     std::size_t params = 0;
     for (const auto& p : mlp.parameters()) params += static_cast<std::size_t>(p.numel());

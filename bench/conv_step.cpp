@@ -1,5 +1,6 @@
-// Convolution speed: one conv2d forward + backward at the two conv layers of the "Models from primitives" CNN, and
-// that CNN's whole training step, ours against LibTorch in the same run, with 1 and 2 threads.
+// Convolution speed: one conv2d forward + backward at the two conv layers of the "Models from primitives" CNN, that
+// CNN's whole training step (SGD, hand-written), and the cnn preset's step (its Sequential and AdamW), ours against
+// LibTorch in the same run, with 1 and 2 threads.
 #include "bench/common.hpp"
 #ifdef BENCH_LIBTORCH
 #include "bench/torch_conv.hpp"
@@ -7,6 +8,7 @@
 
 #include "autodiff/autodiff.hpp"
 #include "nn/nn.hpp"
+#include "nn/train_config.hpp"
 
 #include <cblas.h>
 #include <fmt/format.h>
@@ -144,7 +146,7 @@ struct OursCnn {
   nn::SGD opt;
   autodiff::Tape tape;
   Tensor x;
-  std::vector<std::uint8_t> labels;
+  std::vector<std::int64_t> labels;
 
   OursCnn(std::vector<Tensor> params, double lr)
       : p(std::move(params)), opt(p, {.lr = lr}), x(Array(Shape{batch, 1, 28, 28}, Dtype::f32)) {}
@@ -187,7 +189,7 @@ void run_cnn(int threads) {
   std::memcpy(ours.x.leaf_value().data<float>(), xv.data(), xv.size() * sizeof(float));
   std::vector<std::int64_t> labels64;
   for (int i = 0; i < batch; ++i) {
-    ours.labels.push_back(static_cast<std::uint8_t>(gen() % CnnShapes::classes));
+    ours.labels.push_back(static_cast<std::int64_t>(gen() % CnnShapes::classes));
     labels64.push_back(ours.labels.back());
   }
 #ifdef BENCH_LIBTORCH
@@ -237,6 +239,92 @@ void run_cnn(int threads) {
   std::fflush(stdout);
 }
 
+// ---- the CNN preset's training step: the Trainer's model and optimizer ------------------------------------------
+
+// The model of `train --preset cnn` as the Trainer builds it (build_model of the preset's arch: ImageInput, Conv2d,
+// ReLU, MaxPool2d, ..., Flatten, Linear), with its AdamW, on rows [B,784] and int64 labels.
+struct OursCnnStep {
+  nn::Sequential net;
+  nn::Adam opt;
+  autodiff::Tape tape;
+  Tensor x, labels;
+
+  OursCnnStep(nn::Sequential n, const nn::TrainConfig& c)
+      : net(std::move(n)),
+        opt(net.parameters(), nn::AdamOptions{.lr = c.lr, .weight_decay = c.weight_decay, .decoupled = true}),
+        x(Array(Shape{batch, 784}, Dtype::f32)),
+        labels(Array(Shape{batch}, Dtype::i64)) {}
+
+  float step() {
+    opt.zero_grad();
+    autodiff::TapeScope scope(tape);
+    const Tensor loss = nn::cross_entropy(net.forward(x), labels);
+    autodiff::backward(loss);
+    opt.step();
+    return loss.value().data<float>()[0];
+  }
+};
+
+void run_cnn_step(int threads) {
+  set_threads(threads);
+  const nn::TrainConfig c = nn::preset("cnn");
+  std::mt19937_64 gen(29);
+  OursCnnStep ours(nn::build_model(nn::model_arch(c), nn::model_shape(c, 28, 28, 10), gen), c);
+  std::vector<std::vector<float>> init;
+  for (const Tensor& p : ours.net.parameters()) init.push_back(values(p));
+  const auto xv = random_floats(batch * 784, 0, 1, gen);
+  std::memcpy(ours.x.leaf_value().data<float>(), xv.data(), xv.size() * sizeof(float));
+  std::vector<std::int64_t> labels64;
+  for (int i = 0; i < batch; ++i) labels64.push_back(static_cast<std::int64_t>(gen() % 10));
+  std::memcpy(ours.labels.leaf_value().data<std::int64_t>(), labels64.data(), labels64.size() * sizeof(std::int64_t));
+#ifdef BENCH_LIBTORCH
+  bench::CnnParams tp;
+  const std::vector<Tensor> params = ours.net.parameters();
+  for (std::size_t i = 0; i < params.size(); ++i)
+    tp.p.push_back(bench::Blob{std::vector<std::int64_t>(params[i].shape().begin(), params[i].shape().end()), init[i]});
+  bench::TorchCnn torch(tp, batch, c.lr, c.weight_decay);
+  torch.set_batch(xv.data(), labels64);
+#endif
+  [[maybe_unused]] const float loss_ours = ours.step();
+  std::vector<std::function<void()>> fns = {[&] { bench::keep(ours.step()); }};
+  std::optional<double> torch_us;
+#ifdef BENCH_LIBTORCH
+  const float loss_torch = torch.step();
+  const bench::CnnParams after = torch.params();
+  double worst = 0;
+  const std::vector<Tensor> now = ours.net.parameters();
+  for (std::size_t i = 0; i < now.size(); ++i) {
+    // Adam's first update is about lr * sign(grad): compare the updates, relative to the largest one.
+    std::vector<float> ua, ub;
+    const std::vector<float> pa = values(now[i]);
+    for (std::size_t k = 0; k < pa.size(); ++k) {
+      ua.push_back(pa[k] - init[i][k]);
+      ub.push_back(after.p[i].data[k] - init[i][k]);
+    }
+    float scale = 0;
+    for (float u : ub) scale = std::max(scale, std::fabs(u));
+    worst = std::max(worst, bench::max_rel_diff(ua, ub, 0.05 * scale));
+  }
+  if (!(std::fabs(loss_ours - loss_torch) < 1e-4 * std::fabs(loss_torch) && worst < 5e-2))
+    fail(fmt::format("cnn_step: one step differs from LibTorch's (loss {} vs {}, updates rel {:.3g})", loss_ours,
+                     loss_torch, worst));
+  fns.push_back([&] { bench::keep(torch.step()); });
+#endif
+  const std::vector<double> t = bench::compare(trials, fns, timing_for(threads));
+#ifdef BENCH_LIBTORCH
+  torch_us = t[1] * 1e6;
+#endif
+  const double ours_us = t[0] * 1e6;
+  const std::string name = fmt::format("cnn_step/B={}/t={}", batch, threads);
+  fmt::print("conv_step case={} ours_us={} libtorch_us={} ours/libtorch={}\n", name, bench::sig3(ours_us),
+             opt_sig3(torch_us), torch_us ? bench::sig3(ours_us / *torch_us) : "-");
+  fmt::print("# case={} train --preset cnn's step: {} on [{},784] rows, cross-entropy, AdamW lr {:g} weight decay "
+             "{:g}; timing={}\n",
+             name, nn::size_flow(nn::model_arch(c), nn::model_shape(c, 28, 28, 10)), batch, c.lr, c.weight_decay,
+             bench::timing_name(timing_for(threads)));
+  std::fflush(stdout);
+}
+
 // Cores this process really gets: CPU time of two threads spinning for 50 ms over wall time (as in mlp_step). On the
 // two shared cores other processes may leave only one, and then t=2 cases show the scheduler, not the code.
 double effective_cores() {
@@ -266,10 +354,10 @@ int main(int argc, char** argv) {
     const std::string_view a = argv[i];
     if (a == "--default-malloc")
       default_malloc = true;
-    else if (only.empty() && (a == "conv1" || a == "conv2" || a == "cnn"))
+    else if (only.empty() && (a == "conv1" || a == "conv2" || a == "cnn" || a == "cnn_step"))
       only = a;
     else {
-      fmt::print(stderr, "usage: conv_step [--default-malloc] [conv1|conv2|cnn]\n");
+      fmt::print(stderr, "usage: conv_step [--default-malloc] [conv1|conv2|cnn|cnn_step]\n");
       return 2;
     }
   }
@@ -293,5 +381,6 @@ int main(int argc, char** argv) {
     for (const Layer& l : layers)
       if (only.empty() || only == l.name) run_layer(l, threads);
     if (only.empty() || only == "cnn") run_cnn(threads);
+    if (only.empty() || only == "cnn_step") run_cnn_step(threads);
   }
 }

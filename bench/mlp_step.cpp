@@ -287,7 +287,7 @@ void run_epoch() {
   constexpr int B = 32, in = 784, out = 10;
   constexpr double lr = 1.5;
   std::vector<float> images;
-  std::vector<std::uint8_t> labels;
+  std::vector<std::int64_t> labels;
   std::string source = "fashion-mnist";
   try {
     nn::Split s = nn::load_dataset("/usr/share/datasets/fashion-mnist");
@@ -299,7 +299,7 @@ void run_epoch() {
     images.resize(60000ull * in);
     labels.resize(60000);
     for (float& v : images) v = static_cast<float>(bench::unit(gen));
-    for (auto& l : labels) l = static_cast<std::uint8_t>(gen() % out);
+    for (auto& l : labels) l = static_cast<std::int64_t>(gen() % out);
   }
   const std::size_t count = labels.size();
   const std::size_t steps = count / B;
@@ -314,7 +314,7 @@ void run_epoch() {
     for (int i = 0; i < B; ++i) {
       const std::size_t e = order[s * B + static_cast<std::size_t>(i)];
       std::memcpy(&xb[static_cast<std::size_t>(i) * in], &images[e * in], in * sizeof(float));
-      yb[static_cast<std::size_t>(i) * out + labels[e]] = 1.0f;
+      yb[static_cast<std::size_t>(i) * out + static_cast<std::size_t>(labels[e])] = 1.0f;
     }
   };
 

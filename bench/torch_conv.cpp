@@ -8,6 +8,7 @@
 #include <torch/nn/functional/linear.h>
 #include <torch/nn/functional/loss.h>
 #include <torch/nn/functional/pooling.h>
+#include <torch/optim/adamw.h>
 #include <torch/version.h>
 
 #include <fmt/format.h>
@@ -53,9 +54,11 @@ struct TorchCnn::Impl {
   std::vector<torch::Tensor> p;
   torch::Tensor x, labels;
   double lr;
+  std::unique_ptr<torch::optim::AdamW> adamw;
 };
 
-TorchCnn::TorchCnn(const CnnParams& init, int batch, double lr) : impl_(std::make_unique<Impl>()) {
+TorchCnn::TorchCnn(const CnnParams& init, int batch, double lr, std::optional<double> adamw_weight_decay)
+    : impl_(std::make_unique<Impl>()) {
   Impl& m = *impl_;
   for (std::size_t i = 0; i < init.p.size(); ++i) {
     torch::Tensor t = from(init.p[i]);
@@ -65,6 +68,9 @@ TorchCnn::TorchCnn(const CnnParams& init, int batch, double lr) : impl_(std::mak
   m.x = torch::zeros({batch, 1, 28, 28}, torch::kFloat32);
   m.labels = torch::zeros({batch}, torch::kInt64);
   m.lr = lr;
+  if (adamw_weight_decay)
+    m.adamw = std::make_unique<torch::optim::AdamW>(
+        m.p, torch::optim::AdamWOptions(lr).betas({0.9, 0.999}).eps(1e-8).weight_decay(*adamw_weight_decay));
 }
 TorchCnn::~TorchCnn() = default;
 
@@ -82,7 +88,9 @@ float TorchCnn::step() {
   h = torch::relu(torch::linear(h.flatten(1), m.p[4], m.p[5]));
   torch::Tensor loss = F::cross_entropy(torch::linear(h, m.p[6], m.p[7]), m.labels);
   loss.backward();
-  {
+  if (m.adamw) {
+    m.adamw->step();
+  } else {
     torch::NoGradGuard no_grad;
     for (torch::Tensor& t : m.p) t.sub_(t.grad(), m.lr);
   }

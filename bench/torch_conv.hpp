@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,14 +37,15 @@ class TorchConv {
 };
 
 /// conv(c1, 3x3, pad 1)-relu-maxpool 2-conv(c2, 3x3, pad 1)-relu-maxpool 2-linear(h)-relu-linear(classes) on
-/// [B,1,28,28], softmax cross-entropy, plain SGD. Linear weights are [in, out] here (transposed for LibTorch).
+/// [B,1,28,28], softmax cross-entropy, plain SGD (or torch.optim.AdamW when adamw_weight_decay is given, betas
+/// 0.9, 0.999, eps 1e-8). Linear weights are [in, out] here (transposed for LibTorch).
 struct CnnParams {
   std::vector<Blob> p;  // w1, b1, w2, b2, w3 [in,out], b3, w4 [in,out], b4
 };
 
 class TorchCnn {
  public:
-  TorchCnn(const CnnParams& init, int batch, double lr);
+  TorchCnn(const CnnParams& init, int batch, double lr, std::optional<double> adamw_weight_decay = std::nullopt);
   ~TorchCnn();
   TorchCnn(const TorchCnn&) = delete;
   TorchCnn& operator=(const TorchCnn&) = delete;

@@ -144,8 +144,8 @@ Timing time_steps(Mode mode, int steps) {
     nn::MLP mlp({784, 16, 16, 10}, gen);
     nn::SGD sgd(mlp.parameters(), {.lr = 0.1});
     const Tensor x = autodiff::uniform({32, 784}, 0.0, 1.0, gen);
-    std::vector<std::uint8_t> labels(32);
-    for (auto& l : labels) l = static_cast<std::uint8_t>(gen() % 10);
+    std::vector<std::int64_t> labels(32);
+    for (auto& l : labels) l = static_cast<std::int64_t>(gen() % 10);
     autodiff::Tape tape;
     const auto step = [&] {
       autodiff::TapeScope scope(tape);

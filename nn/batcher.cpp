@@ -41,13 +41,15 @@ std::vector<std::uint8_t> compact_images(const std::vector<float>& images) {
 }
 }  // namespace
 
-Batcher::Batcher(const Dataset& data, std::size_t batch, std::int64_t classes, Dtype dtype, bool compact)
-    : data_(&data), batch_(batch), classes_(classes), dtype_(dtype) {
+Batcher::Batcher(const Dataset& data, std::size_t batch, std::int64_t classes, Dtype dtype, bool compact, bool one_hot)
+    : data_(&data), batch_(batch), classes_(classes), dtype_(dtype), one_hot_(one_hot) {
   if (batch == 0) throw std::invalid_argument("Batcher: batch size must be positive");
   if (data.count == 0) throw std::invalid_argument("Batcher: the dataset is empty");
-  if (classes <= 0 || classes > 256) throw std::invalid_argument(fmt::format("Batcher: bad class count {}", classes));
+  if (classes <= 0) throw std::invalid_argument(fmt::format("Batcher: bad class count {}", classes));
+  if (data.labels.size() < data.count)
+    throw std::invalid_argument(fmt::format("Batcher: {} labels for {} examples", data.labels.size(), data.count));
   for (std::size_t i = 0; i < data.count; ++i)
-    if (data.labels[i] >= classes)
+    if (data.labels[i] < 0 || data.labels[i] >= classes)
       throw std::invalid_argument(
           fmt::format("Batcher: label {} of example {} out of range [0, {})", data.labels[i], i, classes));
   if (compact) bytes_ = compact_images(data.images);
@@ -65,7 +67,13 @@ void Batcher::shuffle(std::mt19937_64& gen) {
 Batcher::Buffers Batcher::make(std::size_t rows) const {
   const auto r = static_cast<std::int64_t>(rows);
   return {Tensor(Array::zeros(Shape{r, static_cast<std::int64_t>(data_->features())}, dtype_)),
-          Tensor(Array::zeros(Shape{r, classes_}, dtype_)), std::vector<std::uint8_t>(rows)};
+          one_hot_ ? Tensor(Array::zeros(Shape{r, classes_}, dtype_)) : Tensor(),
+          Tensor(Array::zeros(Shape{r}, Dtype::i64)), std::vector<std::int64_t>(rows)};
+}
+
+const Tensor& Batcher::one_hot() const {
+  if (!one_hot_) throw std::logic_error("Batcher::one_hot: this batcher was made without one-hot targets");
+  return *y_;
 }
 
 std::size_t Batcher::rows(std::size_t i) const {
@@ -133,8 +141,9 @@ void Batcher::load(std::size_t i, std::size_t part_first, std::size_t part_rows,
   };
   autodiff::dispatch(dtype_, [&]<class T>(T) {
     T* x = b.x.leaf_value().template data<T>();
-    T* y = b.y.leaf_value().template data<T>();
-    std::fill(y, y + part_rows * static_cast<std::size_t>(classes_), T(0));
+    T* y = one_hot_ ? b.y.leaf_value().template data<T>() : nullptr;
+    std::int64_t* labels = b.label_tensor.leaf_value().template data<std::int64_t>();
+    if (y) std::fill(y, y + part_rows * static_cast<std::size_t>(classes_), T(0));
     const std::size_t image_bytes = f * (bytes_.empty() ? sizeof(float) : 1);
     const auto* base = bytes_.empty() ? reinterpret_cast<const char*>(data_->images.data())
                                       : reinterpret_cast<const char*>(bytes_.data());
@@ -161,12 +170,14 @@ void Batcher::load(std::size_t i, std::size_t part_first, std::size_t part_rows,
         copy(x + o * f, data_->images.data() + e * f, mirror, dy, dx);
       else
         copy(x + o * f, bytes_.data() + e * f, mirror, dy, dx);
-      b.labels[o] = data_->labels[e];
-      y[o * static_cast<std::size_t>(classes_) + data_->labels[e]] = T(1);
+      const std::int64_t label = data_->labels[e];
+      b.labels[o] = labels[o] = label;
+      if (y) y[o * static_cast<std::size_t>(classes_) + static_cast<std::size_t>(label)] = T(1);
     }
   });
   x_ = &b.x;
   y_ = &b.y;
+  label_tensor_ = &b.label_tensor;
   labels_ = &b.labels;
 }
 

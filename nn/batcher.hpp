@@ -16,17 +16,20 @@ namespace nn {
 /// Fisher-Yates shuffle from the generator's 64-bit words (the same order on every standard library).
 void shuffle(std::span<std::uint32_t> order, std::mt19937_64& gen);
 
-/// Gathers minibatches of a dataset into preallocated input, one-hot and label buffers, so a step allocates
-/// nothing here. The last batch is shorter when the batch size does not divide the dataset.
+/// Gathers minibatches of a dataset into preallocated input, label and (optionally) one-hot buffers, so a step
+/// allocates nothing here. The last batch is shorter when the batch size does not divide the dataset.
 ///
 /// With `compact`, the images are also kept as bytes when every pixel is exactly p/255 for a byte p (as the IDX
 /// loader produces): shuffled batches then read a quarter of the memory (47 MB instead of 188 MB for Fashion-MNIST
 /// training), which matters because random rows of the float images miss every cache. The values are identical.
 class Batcher {
  public:
-  /// @throws std::invalid_argument when batch is 0, the dataset is empty, or a label is >= classes.
+  /// With `one_hot` false the one-hot targets are not made (they take batch x classes values: the cross-entropy
+  /// cost reads the labels only).
+  /// @throws std::invalid_argument when batch is 0, the dataset is empty, classes is not positive, or a label is
+  /// outside [0, classes).
   Batcher(const Dataset& data, std::size_t batch, std::int64_t classes, autodiff::Dtype dtype = autodiff::Dtype::f32,
-          bool compact = true);
+          bool compact = true, bool one_hot = true);
 
   std::size_t batches() const { return (data_->count + batch_ - 1) / batch_; }
   /// Rows of batch i (the batch size, or fewer for the last batch).
@@ -46,15 +49,17 @@ class Batcher {
 
   /// Inputs [b, features] of the loaded batch.
   const autodiff::Tensor& x() const { return *x_; }
-  /// Targets [b, classes], one-hot.
-  const autodiff::Tensor& one_hot() const { return *y_; }
-  const std::vector<std::uint8_t>& labels() const { return *labels_; }
+  /// Targets [b, classes], one-hot. @throws std::logic_error when the batcher was made without them.
+  const autodiff::Tensor& one_hot() const;
+  /// The labels of the loaded batch, as a vector and as an int64 tensor [b] (for cross_entropy).
+  const std::vector<std::int64_t>& labels() const { return *labels_; }
+  const autodiff::Tensor& label_tensor() const { return *label_tensor_; }
   const std::vector<std::uint32_t>& order() const { return order_; }
 
  private:
   struct Buffers {
-    autodiff::Tensor x, y;
-    std::vector<std::uint8_t> labels;
+    autodiff::Tensor x, y, label_tensor;
+    std::vector<std::int64_t> labels;
   };
   Buffers make(std::size_t rows) const;
 
@@ -63,12 +68,14 @@ class Batcher {
   std::size_t batch_;
   std::int64_t classes_;
   autodiff::Dtype dtype_;
+  bool one_hot_;
   std::vector<std::uint32_t> order_;
   Buffers full_, tail_;
   std::map<std::size_t, Buffers> shards_;  // other row counts, made on first use (shards of full_ and tail_)
   const autodiff::Tensor* x_ = nullptr;
   const autodiff::Tensor* y_ = nullptr;
-  const std::vector<std::uint8_t>* labels_ = nullptr;
+  const autodiff::Tensor* label_tensor_ = nullptr;
+  const std::vector<std::int64_t>* labels_ = nullptr;
 };
 
 }  // namespace nn

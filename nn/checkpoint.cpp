@@ -141,10 +141,58 @@ std::string load_generator(std::mt19937_64& gen, const std::vector<std::uint64_t
   return {};
 }
 
+// The checkpoint's format: 1 when it has no "trainer.format" entry (written before the arch was stored).
+std::uint64_t read_format(const Reader& r) {
+  if (!r.has("trainer.format")) return 1;
+  const std::uint64_t v = r.count("trainer.format");
+  if (v != 1 && v != Trainer::checkpoint_format)
+    throw std::invalid_argument(fmt::format("checkpoint {}: format {} is not one this program reads (1 or {}); it was "
+                                            "written by another version",
+                                            r.file().string(), v, Trainer::checkpoint_format));
+  return v;
+}
+
+// The arch as rows (layer code, size), n x 2.
+Array arch_array(const std::vector<LayerSpec>& layers) {
+  Array a(Shape{static_cast<std::int64_t>(layers.size()), 2}, Dtype::f64);
+  for (std::size_t i = 0; i < layers.size(); ++i) {
+    a.data<double>()[2 * i] = layer_kinds.code(layers[i].kind);
+    a.data<double>()[2 * i + 1] = static_cast<double>(layers[i].size);
+  }
+  return a;
+}
+
+std::string read_arch(const Reader& r) {
+  const std::string f = r.file().string();
+  const Array& a = r.get("config.arch");
+  if (!(a.rank() == 2 && a.shape()[1] == 2) && a.numel() != 0)
+    throw std::invalid_argument(
+        fmt::format("checkpoint {}: 'config.arch' has shape {}, expected [n,2]", f, a.shape().str()));
+  std::vector<LayerSpec> layers;
+  for (std::int64_t i = 0; i + 1 < a.numel(); i += 2) {
+    const auto kind = layer_kinds.from_code(a.at(i));
+    const double size = a.at(i + 1);
+    if (!kind || !(size >= 0 && size <= 1e9 && size == std::floor(size)))
+      throw std::invalid_argument(fmt::format("checkpoint {}: 'config.arch' row {} ({}, {}) is not a layer (known "
+                                              "codes: {})",
+                                              f, i / 2, a.at(i), size, layer_kinds.codes()));
+    layers.push_back({*kind, static_cast<std::int64_t>(size)});
+  }
+  const std::string s = arch_string(layers);
+  if (!s.empty()) try {
+      if (!(parse_arch(s) == layers)) throw std::invalid_argument("arch: not in canonical form");
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(fmt::format("checkpoint {}: config.{}", f, e.what()));
+    }
+  return s;
+}
+
 // The configuration entries of a checkpoint, each checked against its table or range.
 TrainConfig read_config(const Reader& r) {
   const std::string f = r.file().string();
+  const std::uint64_t format = read_format(r);
   TrainConfig c;
+  if (format >= 2) c.arch = read_arch(r);
   c.hidden.clear();
   for (double h : r.vector("config.hidden")) {
     if (!(h >= 1 && h == std::floor(h) && h <= static_cast<double>(train_limits::hidden_size.hi)))
@@ -196,7 +244,9 @@ void Trainer::save(const std::filesystem::path& file) const {
   const TrainConfig& c = config_;
   Entries e;
   std::vector<double> hidden(c.hidden.begin(), c.hidden.end());
+  e.emplace_back("trainer.format", scalar_array(static_cast<double>(checkpoint_format)));
   e.emplace_back("config.hidden", vector_array(hidden));
+  e.emplace_back("config.arch", arch_array(c.arch.empty() ? std::vector<LayerSpec>{} : parse_arch(c.arch)));
   e.emplace_back("config.activation", scalar_array(activations.code(c.activation)));
   e.emplace_back("config.cost", scalar_array(costs.code(c.cost)));
   e.emplace_back("config.init", scalar_array(inits.code(c.init)));
@@ -211,8 +261,8 @@ void Trainer::save(const std::filesystem::path& file) const {
   e.emplace_back("config.batch", scalar_array(static_cast<double>(c.batch)));
   e.emplace_back("config.epochs", scalar_array(static_cast<double>(c.epochs)));
   e.emplace_back("config.seed", words_array({c.seed}));
-  std::vector<double> sizes(model_.sizes().begin(), model_.sizes().end());
-  e.emplace_back("trainer.sizes", vector_array(sizes));
+  const std::vector<std::int64_t> sizes = layer_sizes(c, static_cast<std::int64_t>(data_.rows * data_.cols), classes_);
+  e.emplace_back("trainer.sizes", vector_array(std::vector<double>(sizes.begin(), sizes.end())));
   e.emplace_back("trainer.epoch", scalar_array(static_cast<double>(epoch_)));
   e.emplace_back("trainer.step", scalar_array(static_cast<double>(step_)));
   e.emplace_back("trainer.generator", words_array(generator_words(gen_)));
@@ -240,28 +290,47 @@ void Trainer::load(const std::filesystem::path& file, DataCheck data) {
   const std::string f = file.string();
   // Everything is read and checked first; only then is anything changed.
   const TrainConfig saved = read_config(r);
+  const std::uint64_t format = read_format(r);
   const std::optional<DataSignature> trained_on = read_signature(r);
   if (trained_on && data == DataCheck::same_data && !(*trained_on == data_))
     throw std::invalid_argument(fmt::format("checkpoint {}: trained on other data ({}); this training set has {}", f,
                                             trained_on->str(), data_.str()));
+  if (saved.arch != config_.arch)
+    throw std::invalid_argument(fmt::format("checkpoint {}: arch '{}' differs from this trainer's '{}'", f,
+                                            saved.arch.empty() ? "fc layers of config.hidden" : saved.arch,
+                                            config_.arch.empty() ? "fc layers of config.hidden" : config_.arch));
   const std::vector<double> sizes = r.vector("trainer.sizes");
-  if (!std::equal(sizes.begin(), sizes.end(), model_.sizes().begin(), model_.sizes().end()))
-    throw std::invalid_argument(fmt::format("checkpoint {}: model {} differs from this trainer's {}", f,
-                                            fmt::join(sizes, "-"), fmt::join(model_.sizes(), "-")));
+  const std::vector<std::int64_t> own = layer_sizes(config_, static_cast<std::int64_t>(data_.rows * data_.cols), classes_);
+  if (!std::equal(sizes.begin(), sizes.end(), own.begin(), own.end()))
+    throw std::invalid_argument(
+        fmt::format("checkpoint {}: model {} differs from this trainer's {}", f, fmt::join(sizes, "-"), fmt::join(own, "-")));
+  // Format 1 named an MLP's parameters "layers.<j>.weight"; here they belong to the j-th Linear of the Sequential.
+  std::map<std::string, std::string> stored_name;
+  if (format == 1) {
+    std::size_t j = 0;
+    for (const auto& [child, m] : model_.named_children())
+      if (dynamic_cast<const Linear*>(m)) stored_name[child] = fmt::format("layers.{}", j++);
+  }
+  auto stored = [&](const std::string& k) {
+    const std::size_t dot = k.find('.');
+    auto it = stored_name.find(k.substr(0, dot));
+    return "model." + (it == stored_name.end() ? k : it->second + k.substr(dot));
+  };
   if (saved.activation != config_.activation || saved.cost != config_.cost || saved.optimizer != config_.optimizer)
     throw std::invalid_argument(fmt::format("checkpoint {}: saved with {}, {}, {}; this trainer uses {}, {}, {}", f,
                                             name(saved.activation), name(saved.cost), name(saved.optimizer),
                                             name(config_.activation), name(config_.cost), name(config_.optimizer)));
   std::vector<std::pair<Tensor, const Array*>> params;
   for (auto& [k, t] : model_.named_parameters()) {
-    const Array& a = r.get("model." + k);
+    const std::string key = stored(k);
+    const Array& a = r.get(key);
     if (!(a.shape() == t.shape()) || a.dtype() != t.dtype())
-      throw std::invalid_argument(fmt::format("checkpoint {}: 'model.{}' is {} {}, expected {} {}", f, k,
+      throw std::invalid_argument(fmt::format("checkpoint {}: '{}' is {} {}, expected {} {}", f, key,
                                               autodiff::dtype_name(a.dtype()), a.shape().str(),
                                               autodiff::dtype_name(t.dtype()), t.shape().str()));
     for (std::int64_t i = 0; i < a.numel(); ++i)
       if (!std::isfinite(a.at(i)))
-        throw std::invalid_argument(fmt::format("checkpoint {}: 'model.{}' holds {} at index {}", f, k, a.at(i), i));
+        throw std::invalid_argument(fmt::format("checkpoint {}: '{}' holds {} at index {}", f, key, a.at(i), i));
     params.emplace_back(t, &a);
   }
   Entries state;

@@ -31,24 +31,50 @@ Tensor squared_error(const Tensor& a, const Tensor& y) {
   return autodiff::mul(autodiff::sum(autodiff::mul(d, d)), autodiff::scalar(1.0 / static_cast<double>(batch), a.dtype()));
 }
 
-Tensor one_hot(const std::vector<std::uint8_t>& labels, std::int64_t classes, autodiff::Dtype dtype) {
+Tensor one_hot(const std::vector<std::int64_t>& labels, std::int64_t classes, autodiff::Dtype dtype) {
   if (classes <= 0) throw std::invalid_argument(fmt::format("one_hot: classes must be positive (got {})", classes));
   const auto n = static_cast<std::int64_t>(labels.size());
   autodiff::Array out = autodiff::Array::zeros(Shape{n, classes}, dtype);
   for (std::int64_t i = 0; i < n; ++i) {
     const std::int64_t c = labels[static_cast<std::size_t>(i)];
-    if (c >= classes)
+    if (c < 0 || c >= classes)
       throw std::invalid_argument(fmt::format("one_hot: label {} at index {} out of range [0, {})", c, i, classes));
     out.set(i * classes + c, 1.0);
   }
   return Tensor(std::move(out));
 }
 
-// Composite on the engine's log_softmax (x - logsumexp, with the max shift, so it is stable for logits of any size),
-// then a gather of each row's label with rows(). Kept composite because a primitive does not pay: measured in a
-// release build (B = 128, 10 classes), its forward + backward takes about 0.1 ms, 2-3% of a 784-100-10 training
-// step (about 4 ms) and the same as sigmoid + squared_error, so fusing could save at most those 2-3%.
-Tensor softmax_cross_entropy(const Tensor& logits, const std::vector<std::uint8_t>& labels) {
+// forward:  c = -(1/B) sum_i log_softmax(logits)[i, labels[i]]
+// backward: none here; the engine differentiates log_softmax (a primitive, stable for logits of any size: x minus
+//           logsumexp with the max shift), gather and the mean.
+// Kept composite because a primitive does not pay: measured in a release build (B = 128, 10 classes), the forward +
+// backward takes about 0.1 ms, 2-3% of a 784-100-10 training step (about 4 ms) and the same as sigmoid +
+// squared_error, so fusing could save at most those 2-3%.
+Tensor cross_entropy(const Tensor& logits, const Tensor& labels) {
+  if (logits.rank() != 2 || !autodiff::is_float(logits.dtype()))
+    throw std::invalid_argument(fmt::format("cross_entropy: logits must be float [B,C] (got {} {})",
+                                            autodiff::dtype_name(logits.dtype()), autodiff::describe(logits)));
+  const std::int64_t batch = logits.shape()[0], classes = logits.shape()[1];
+  if (batch == 0 || classes == 0)
+    throw std::invalid_argument(fmt::format("cross_entropy: empty logits {}", autodiff::describe(logits)));
+  if (labels.dtype() != autodiff::Dtype::i64)
+    throw std::invalid_argument(fmt::format("cross_entropy: labels must be int64 class indices (got {} {}); make "
+                                            "them with autodiff::tensor_i64 or x.to(Dtype::i64)",
+                                            autodiff::dtype_name(labels.dtype()), autodiff::describe(labels)));
+  if (labels.rank() != 1 || labels.shape()[0] != batch)
+    throw std::invalid_argument(fmt::format("cross_entropy: labels must be [B] = [{}] (labels {}, logits {})", batch,
+                                            autodiff::describe(labels), autodiff::describe(logits)));
+  const std::int64_t* l = labels.value().data<std::int64_t>();
+  for (std::int64_t i = 0; i < batch; ++i)
+    if (l[i] < 0 || l[i] >= classes)
+      throw std::invalid_argument(fmt::format("cross_entropy: label {} at row {} out of range [0, {}) (logits {})", l[i],
+                                              i, classes, autodiff::describe(logits)));
+  // [B,C] -> gather along dim 1 at [B,1] indices -> the B entries log p(label_i | row i)
+  const Tensor picked = autodiff::gather(autodiff::log_softmax(logits, 1), 1, autodiff::reshape(labels, Shape{batch, 1}));
+  return autodiff::mul(autodiff::sum(picked), autodiff::scalar(-1.0 / static_cast<double>(batch), logits.dtype()));
+}
+
+Tensor softmax_cross_entropy(const Tensor& logits, const std::vector<std::int64_t>& labels) {
   if (logits.rank() != 2)
     throw std::invalid_argument(
         fmt::format("softmax_cross_entropy: logits must be [B,C] (got {})", autodiff::describe(logits)));
@@ -58,28 +84,31 @@ Tensor softmax_cross_entropy(const Tensor& logits, const std::vector<std::uint8_
   if (static_cast<std::int64_t>(labels.size()) != batch)
     throw std::invalid_argument(fmt::format("softmax_cross_entropy: {} labels for {} rows (logits {})", labels.size(),
                                             batch, autodiff::describe(logits)));
-  std::vector<std::int64_t> flat(labels.size());
   for (std::int64_t i = 0; i < batch; ++i) {
     const std::int64_t c = labels[static_cast<std::size_t>(i)];
-    if (c >= classes)
+    if (c < 0 || c >= classes)
       throw std::invalid_argument(fmt::format("softmax_cross_entropy: label {} at row {} out of range [0, {}) (logits {})",
                                               c, i, classes, autodiff::describe(logits)));
-    flat[static_cast<std::size_t>(i)] = i * classes + c;
   }
-  // [B,C] -> [B*C] -> the B entries log p(label_i | row i)
-  const Tensor picked = autodiff::rows(autodiff::reshape(autodiff::log_softmax(logits, 1), Shape{batch * classes}), flat);
-  return autodiff::mul(autodiff::sum(picked), autodiff::scalar(-1.0 / static_cast<double>(batch), logits.dtype()));
+  return cross_entropy(logits, autodiff::tensor_i64(labels, Shape{batch}));
 }
 
 Cost parse_cost(std::string_view s) { return costs.parse(s); }
 
 std::string_view name(Cost c) { return costs.name(c); }
 
-Tensor cost(Cost c, const Tensor& output, const std::vector<std::uint8_t>& labels) {
-  if (c == Cost::cross_entropy) return softmax_cross_entropy(output, labels);
+Tensor cost(Cost c, const Tensor& output, const Tensor& labels) {
+  if (c == Cost::cross_entropy) return cross_entropy(output, labels);
   if (output.rank() != 2)
     throw std::invalid_argument(fmt::format("cost: output must be [B,C] (got {})", autodiff::describe(output)));
-  return squared_error(output, one_hot(labels, output.shape()[1], output.dtype()));
+  if (labels.dtype() != autodiff::Dtype::i64 || labels.rank() != 1)
+    throw std::invalid_argument(fmt::format("cost: labels must be int64 [B] (got {})", autodiff::describe(labels)));
+  const std::int64_t* l = labels.value().data<std::int64_t>();
+  return squared_error(output, one_hot(std::vector<std::int64_t>(l, l + labels.numel()), output.shape()[1], output.dtype()));
+}
+
+Tensor cost(Cost c, const Tensor& output, const std::vector<std::int64_t>& labels) {
+  return cost(c, output, autodiff::tensor_i64(labels, Shape{static_cast<std::int64_t>(labels.size())}));
 }
 
 }  // namespace nn

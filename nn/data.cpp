@@ -257,9 +257,9 @@ void write_idx(const fs::path& file, const std::vector<std::uint32_t>& dims,
 }
 
 Dataset load_idx_pair(const fs::path& images, const fs::path& labels, int classes, std::uint64_t max_bytes) {
-  if (classes < 1 || classes > 256)
+  if (classes < 1)
     throw std::invalid_argument(
-        fmt::format("load_idx_pair: {}: classes must be in 1..256 (found {})", labels.string(), classes));
+        fmt::format("load_idx_pair: {}: classes must be positive (found {})", labels.string(), classes));
   IdxFile img = read_idx(images, max_bytes), lab = read_idx(labels, max_bytes);
   if (img.dims.size() != 3)
     throw std::invalid_argument(fmt::format("load_idx_pair: {}: expected 3-D images, found {}-D [{}]",
@@ -285,7 +285,7 @@ Dataset load_idx_pair(const fs::path& images, const fs::path& labels, int classe
   d.images.resize(img.bytes.size());
   std::transform(img.bytes.begin(), img.bytes.end(), d.images.begin(),
                  [](std::uint8_t p) { return static_cast<float>(p) / 255.0f; });
-  d.labels = std::move(lab.bytes);
+  d.labels.assign(lab.bytes.begin(), lab.bytes.end());
   return d;
 }
 

@@ -31,15 +31,16 @@ IdxFile read_idx(const std::filesystem::path& file, std::uint64_t max_bytes = de
 void write_idx(const std::filesystem::path& file, const std::vector<std::uint32_t>& dims,
                std::span<const std::uint8_t> bytes, bool gzip);
 
-/// Images as row-major [count, rows*cols] floats in [0,1] (pixel/255), with one label each.
+/// Images as row-major [count, rows*cols] floats in [0,1] (pixel/255), with one class label each (0 to classes - 1;
+/// int64 as autodiff's indices, so any class count fits, although IDX label files hold bytes).
 struct Dataset {
   std::vector<float> images;
-  std::vector<std::uint8_t> labels;
+  std::vector<std::int64_t> labels;
   std::size_t count = 0, rows = 0, cols = 0;
   std::size_t features() const { return rows * cols; }
 };
 
-/// Loads a 3-D image file and a 1-D label file with matching counts and labels < classes.
+/// Loads a 3-D image file and a 1-D label file with matching counts and labels < classes (classes >= 1).
 /// @throws std::invalid_argument naming the file(s) and the offending values, also for images without pixels (0 rows
 /// or columns), and every error of read_idx.
 Dataset load_idx_pair(const std::filesystem::path& images, const std::filesystem::path& labels, int classes = 10,

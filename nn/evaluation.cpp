@@ -1,6 +1,7 @@
 // Evaluation under NoGrad in fixed chunks, arg-max accuracy and the confusion table.
 #include "nn/evaluation.hpp"
 
+#include "autodiff/check.hpp"
 #include "autodiff/tape.hpp"
 #include "nn/batcher.hpp"
 
@@ -14,14 +15,14 @@ namespace nn {
 using autodiff::Array;
 using autodiff::Tensor;
 
-std::size_t count_correct(const Array& scores, std::span<const std::uint8_t> labels) {
+std::size_t count_correct(const Array& scores, std::span<const std::int64_t> labels) {
   const auto rows = static_cast<std::size_t>(scores.shape()[0]), cols = static_cast<std::size_t>(scores.shape()[1]);
   std::size_t correct = 0;
   autodiff::dispatch(scores.dtype(), [&]<class T>(T) {
     const T* p = scores.data<T>();
     for (std::size_t r = 0; r < rows; ++r) {
       const T* row = p + r * cols;
-      correct += static_cast<std::size_t>(std::max_element(row, row + cols) - row) == labels[r];
+      correct += static_cast<std::int64_t>(std::max_element(row, row + cols) - row) == labels[r];
     }
   });
   return correct;
@@ -39,29 +40,41 @@ Evaluation evaluate(const MLP& model, Cost cost, const Dataset& data, std::size_
   if (static_cast<std::int64_t>(data.features()) != features)
     throw std::invalid_argument(
         fmt::format("evaluate: the data has {} features per example, the model takes {}", data.features(), features));
+  return evaluate(static_cast<const Module&>(model), cost, data, classes, model.dtype(), chunk);
+}
+
+Evaluation evaluate(const Module& model, Cost cost, const Dataset& data, std::int64_t classes, autodiff::Dtype dtype,
+                    std::size_t chunk) {
+  if (data.count == 0) throw std::invalid_argument("evaluate: the dataset is empty");
   if (chunk == 0) throw std::invalid_argument("evaluate: chunk must be positive");
   Evaluation e;
   e.count = data.count;
   e.classes = static_cast<std::size_t>(classes);
   e.confusion.assign(e.classes * e.classes, 0);
   autodiff::NoGrad no_grad;
-  Batcher batches(data, chunk, classes, model.dtype(), false);  // in order (never shuffled), so not compacted
+  Batcher batches(data, chunk, classes, dtype, false, cost == Cost::squared_error);  // in order (never shuffled), so not compacted
   double loss_sum = 0.0;
   std::size_t correct = 0;
   for (std::size_t i = 0; i < batches.batches(); ++i) {
     batches.load(i);
     const Tensor out = model.forward(batches.x());
-    const std::vector<std::uint8_t>& labels = batches.labels();
+    if (out.rank() != 2 || out.shape()[0] != static_cast<std::int64_t>(batches.labels().size()) ||
+        out.shape()[1] != classes)
+      throw std::invalid_argument(fmt::format("evaluate: the model gives {} for a batch of {}, expected [{},{}]",
+                                              autodiff::describe(out), batches.labels().size(),
+                                              batches.labels().size(), classes));
+    const std::vector<std::int64_t>& labels = batches.labels();
     const Tensor loss = cost == Cost::squared_error ? squared_error(out, batches.one_hot())
-                                                    : softmax_cross_entropy(out, labels);
+                                                    : cross_entropy(out, batches.label_tensor());
     loss_sum += loss.at(0) * static_cast<double>(labels.size());
     autodiff::dispatch(out.dtype(), [&]<class T>(T) {
       const T* p = out.value().data<T>();
       for (std::size_t r = 0; r < labels.size(); ++r) {
         const T* row = p + r * e.classes;
         const auto predicted = static_cast<std::size_t>(std::max_element(row, row + e.classes) - row);
-        ++e.confusion[labels[r] * e.classes + predicted];
-        correct += predicted == labels[r];
+        const auto truth = static_cast<std::size_t>(labels[r]);
+        ++e.confusion[truth * e.classes + predicted];
+        correct += predicted == truth;
       }
     });
   }

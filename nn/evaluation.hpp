@@ -17,7 +17,7 @@ namespace nn {
 
 /// Index of the largest entry of each row of a [B, C] array (the first one on ties), compared with labels:
 /// the number of rows whose arg-max equals its label.
-std::size_t count_correct(const autodiff::Array& scores, std::span<const std::uint8_t> labels);
+std::size_t count_correct(const autodiff::Array& scores, std::span<const std::int64_t> labels);
 
 /// Loss, accuracy and confusion matrix of a model on a dataset.
 struct Evaluation {
@@ -35,6 +35,11 @@ struct Evaluation {
 /// Evaluates under NoGrad in chunks of `chunk` rows (the cost is the batch mean, averaged over all rows).
 /// @throws std::invalid_argument when the dataset is empty or its features differ from the model's input size.
 Evaluation evaluate(const MLP& model, Cost cost, const Dataset& data, std::size_t chunk = 1000);
+/// The same for any one-input model taking rows [B, features] to [B, classes] (e.g. Trainer::model()).
+/// @throws std::invalid_argument when the dataset is empty, classes is not positive, a label is outside
+/// [0, classes), or the model's output is not [B, classes]; and whatever the model's forward throws.
+Evaluation evaluate(const Module& model, Cost cost, const Dataset& data, std::int64_t classes,
+                    autodiff::Dtype dtype = autodiff::Dtype::f32, std::size_t chunk = 1000);
 
 /// The confusion matrix as a table (rows: true class, columns: predicted class by index) with per-class accuracy.
 /// `names` gives the class names (indices are used when it is shorter than the class count).

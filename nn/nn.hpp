@@ -10,6 +10,7 @@
 #include "autodiff/nn: compile with -std=c++20"
 #else
 #include "activation.hpp"
+#include "arch.hpp"
 #include "attention.hpp"
 #include "conv.hpp"
 #include "cost.hpp"

@@ -45,6 +45,11 @@ std::string config_problem(const TrainConfig& c) {
                  out("batch", static_cast<double>(c.batch), L::batch),
                  out("epochs", static_cast<double>(c.epochs), L::epochs)})
     if (!e.empty()) return e;
+  if (!c.arch.empty()) try {
+      (void)parse_arch(c.arch, "arch");
+    } catch (const std::invalid_argument& e) {
+      return e.what();
+    }
   if (c.momentum > 0 && c.optimizer != OptimizerKind::sgd)
     return fmt::format("momentum = {:g} applies to sgd only (optimizer {})", c.momentum, name(c.optimizer));
   // The enumerations: a value outside its table can only come from a cast, but it would be stored as a bad code.
@@ -83,20 +88,60 @@ TrainConfig preset(std::string_view name) {
     c.epochs = 30;
     return c;
   }
-  throw std::invalid_argument(fmt::format("preset: unknown preset '{}' (expected seed or best)", name));
+  if (name == "cnn") {
+    // The issue's small CNN: conv(32,3x3)-relu-pool-conv(64,3x3)-relu-pool-fc128-relu-fc10 with AdamW, a cosine
+    // decay and flips. Measured (seed 0, 2): 0.9102, 0.9105 test accuracy after 10 epochs, about 30 s of one core's
+    // CPU time per epoch with its evaluation; short of the 0.920 goal. Batch 64 led batch 128 after 2 epochs
+    // (0.8838 against 0.8747) but was not run to the end; see the issue notes.
+    c.arch = "conv32,pool,conv64,pool,fc128";
+    c.hidden.clear();
+    c.activation = Activation::relu;
+    c.cost = Cost::cross_entropy;
+    c.optimizer = OptimizerKind::adam;
+    c.lr = 1e-3;
+    c.weight_decay = 0.05;
+    c.schedule = Schedule::cosine;
+    c.flip = 0.5;
+    c.batch = 128;
+    c.epochs = 10;
+    return c;
+  }
+  throw std::invalid_argument(fmt::format("preset: unknown preset '{}' (expected {})", name, preset_names));
+}
+
+std::vector<LayerSpec> model_arch(const TrainConfig& c) { return c.arch.empty() ? fc_arch(c.hidden) : parse_arch(c.arch); }
+
+ModelShape model_shape(const TrainConfig& c, std::int64_t rows, std::int64_t cols, std::int64_t classes) {
+  ModelShape s;
+  s.rows = rows;
+  s.cols = cols;
+  s.classes = classes;
+  s.hidden = c.activation;
+  s.output = output_activation(c.cost);
+  s.init = c.init;
+  return s;
 }
 
 Activation output_activation(Cost c) { return c == Cost::squared_error ? Activation::sigmoid : Activation::identity; }
 
 std::vector<std::int64_t> layer_sizes(const TrainConfig& c, std::int64_t features, std::int64_t classes) {
   std::vector<std::int64_t> sizes{features};
-  sizes.insert(sizes.end(), c.hidden.begin(), c.hidden.end());
+  if (c.arch.empty()) {
+    sizes.insert(sizes.end(), c.hidden.begin(), c.hidden.end());
+  } else {
+    for (const LayerSpec& l : parse_arch(c.arch))
+      if (l.kind == LayerKind::fc) sizes.push_back(l.size);
+  }
   sizes.push_back(classes);
   return sizes;
 }
 
 std::string summary(const TrainConfig& c, std::int64_t features, std::int64_t classes) {
-  std::string s = fmt::format("{} {}/{} ({} init), {}, {} lr {:g} ({}", fmt::join(layer_sizes(c, features, classes), "-"),
+  const std::vector<LayerSpec> arch = model_arch(c);
+  auto side = static_cast<std::int64_t>(std::lround(std::sqrt(static_cast<double>(features))));
+  if (side * side != features) side = 1;
+  const ModelShape shape = model_shape(c, side, features / side, classes);
+  std::string s = fmt::format("{} {}/{} ({} init), {}, {} lr {:g} ({}", size_flow(arch, shape),
                               name(c.activation), name(output_activation(c.cost)), name(c.init), name(c.cost),
                               name(c.optimizer), c.lr, name(c.schedule));
   if (c.warmup > 0) s += fmt::format(", warm-up {:g}", c.warmup);

@@ -1,6 +1,7 @@
 // A training run's configuration: its enumerations (one table each), ranges, presets, summary and schedule.
 #pragma once
 
+#include "arch.hpp"
 #include "cost.hpp"
 #include "enum_table.hpp"
 #include "linear.hpp"
@@ -38,7 +39,8 @@ std::string_view name(Schedule s);
 
 /// Everything that defines a training run. The output activation follows the cost (see output_activation).
 struct TrainConfig {
-  std::vector<std::int64_t> hidden{16, 16};
+  std::vector<std::int64_t> hidden{16, 16};  ///< fc layer sizes when arch is empty
+  std::string arch;  ///< the layer stack as parse_arch reads it ("conv32,pool,fc128"); empty: fc layers of hidden
   Activation activation = Activation::sigmoid;  ///< of the hidden layers
   Cost cost = Cost::squared_error;
   Init init = Init::uniform;
@@ -86,16 +88,26 @@ std::string config_problem(const TrainConfig& c);
 void validate(const TrainConfig& c);
 
 /// The named presets: "seed" (the seed's 784-16-16-10 sigmoid network, squared error, SGD lr 1.5, batch 32,
-/// 5 epochs) and "best" (see train_config.cpp for the choice). @throws std::invalid_argument on an unknown name.
+/// 5 epochs), "best" (the best MLP) and "cnn" (a small convolutional network); see train_config.cpp for the choices.
+/// @throws std::invalid_argument on an unknown name.
 TrainConfig preset(std::string_view name);
+/// The preset names, as the command line offers them: "seed, best or cnn".
+inline constexpr const char* preset_names = "seed, best or cnn";
+
+/// The model's layers: parse_arch(c.arch), or fc layers of c.hidden when arch is empty.
+/// @throws std::invalid_argument "arch: ..." when arch does not parse.
+std::vector<LayerSpec> model_arch(const TrainConfig& c);
+/// How the Trainer builds c's model for images of rows x cols and `classes` outputs.
+ModelShape model_shape(const TrainConfig& c, std::int64_t rows, std::int64_t cols, std::int64_t classes);
 
 /// sigmoid for squared error (the seed: every layer is sigmoid); identity (logits) for softmax cross-entropy.
 Activation output_activation(Cost c);
 
-/// Layer sizes of the model: features, the hidden sizes, classes.
+/// Layer sizes of an MLP model: features, the hidden sizes, classes (the fc layers of arch when it is set).
 std::vector<std::int64_t> layer_sizes(const TrainConfig& c, std::int64_t features, std::int64_t classes);
 
-/// One line such as "784-16-16-10 sigmoid/sigmoid, squared_error, sgd lr 1.5 (constant), batch 32, 5 epochs, seed 0".
+/// One line such as "784-16-16-10 sigmoid/sigmoid, squared_error, sgd lr 1.5 (constant), batch 32, 5 epochs, seed 0"
+/// (a convolutional arch starts "1x28x28-conv32-pool-...-10"; features are taken as square images then).
 std::string summary(const TrainConfig& c, std::int64_t features, std::int64_t classes);
 
 /// Learning rate at step t of total_steps for config c (see Schedule).

@@ -30,7 +30,7 @@ void History::add(const EpochStats& s, const Evaluation& test) {
 
 namespace {
 
-std::unique_ptr<Optimizer> make_optimizer(const TrainConfig& c, const MLP& model) {
+std::unique_ptr<Optimizer> make_optimizer(const TrainConfig& c, const Module& model) {
   if (c.optimizer == OptimizerKind::sgd)
     return std::make_unique<SGD>(model.parameters(), SGDOptions{c.lr, c.momentum, false, c.weight_decay});
   AdamOptions o;
@@ -66,18 +66,30 @@ DataSignature signature(const Dataset& d) {
     }
   };
   add(d.images.data(), d.images.size() * sizeof(float));
-  add(d.labels.data(), d.labels.size());
+  // Labels below 256 are hashed as one byte each, as they were stored before labels became int64, so checkpoints
+  // written then still match their data; larger labels are hashed as their int64 bytes.
+  const std::size_t n = d.labels.size();
+  if (std::all_of(d.labels.begin(), d.labels.begin() + static_cast<std::ptrdiff_t>(n),
+                  [](std::int64_t l) { return l >= 0 && l < 256; })) {
+    std::vector<std::uint8_t> bytes(d.labels.begin(), d.labels.begin() + static_cast<std::ptrdiff_t>(n));
+    add(bytes.data(), bytes.size());
+  } else {
+    add(d.labels.data(), n * sizeof(std::int64_t));
+  }
   return {d.count, d.rows, d.cols, static_cast<std::uint32_t>(crc)};
 }
 
 Trainer::Trainer(TrainConfig config, const Dataset& train, std::int64_t classes)
     : config_(checked(config, train)),
       data_(signature(train)),
+      classes_(classes),
       gen_(config_.seed),
-      model_(layer_sizes(config_, static_cast<std::int64_t>(train.features()), classes), gen_, config_.activation,
-             output_activation(config_.cost), config_.init, Dtype::f32),
+      model_(build_model(model_arch(config_),
+                         model_shape(config_, static_cast<std::int64_t>(train.rows), static_cast<std::int64_t>(train.cols),
+                                     classes),
+                         gen_)),
       optimizer_(make_optimizer(config_, model_)),
-      batcher_(train, config_.batch, classes, Dtype::f32) {}
+      batcher_(train, config_.batch, classes, Dtype::f32, true, config_.cost == Cost::squared_error) {}
 
 EpochStats Trainer::train_epoch(std::FILE* progress) {
   const auto start = std::chrono::steady_clock::now();
@@ -93,11 +105,11 @@ EpochStats Trainer::train_epoch(std::FILE* progress) {
     const Shard part = dist_ ? shard(rows, dist_->rank(), dist_->size()) : Shard{0, rows};
     batcher_.load(i, part.first, part.rows, config_.flip, config_.shift, &gen_);
     if (part.rows > 0) {
-      const std::vector<std::uint8_t>& labels = batcher_.labels();
+      const std::vector<std::int64_t>& labels = batcher_.labels();
       autodiff::TapeScope scope(tape_);  // clears the tape at the end of the step, keeping its memory
       const Tensor out = model_.forward(batcher_.x());
       const Tensor loss = config_.cost == Cost::squared_error ? squared_error(out, batcher_.one_hot())
-                                                              : softmax_cross_entropy(out, labels);
+                                                              : cross_entropy(out, batcher_.label_tensor());
       const double value = loss.at(0);
       // A non-finite loss never recovers, and every update from it spreads NaN into the weights: stop here.
       if (!std::isfinite(value))

@@ -6,8 +6,8 @@
 #include "batcher.hpp"
 #include "data.hpp"
 #include "evaluation.hpp"
-#include "mlp.hpp"
 #include "optim.hpp"
+#include "sequential.hpp"
 #include "train_config.hpp"
 
 #include <cstddef>
@@ -57,7 +57,9 @@ enum class DataCheck {
   any_data,   ///< to evaluate or fine-tune: only the image size has to fit the model
 };
 
-/// Owns a model, its optimizer, the run's generator and one reused tape, and trains epoch by epoch.
+/// Owns a model, its optimizer, the run's generator and one reused tape, and trains epoch by epoch. The model is the
+/// Sequential that build_model makes of model_arch(config) (an MLP for the fc-only presets, a CNN for conv arches);
+/// it takes rows of pixels [B, rows*cols] and gives [B, classes].
 ///
 /// Reproducibility: a single std::mt19937_64 seeded with config.seed draws the initial weights, then each epoch's
 /// shuffle (and augmentation draws). A checkpoint stores that generator's state with the parameters, the
@@ -66,7 +68,8 @@ enum class DataCheck {
 class Trainer {
  public:
   /// Builds the model and optimizer for `config` on `train` (which must outlive the trainer).
-  /// @throws std::invalid_argument on an empty dataset or a configuration value outside train_limits.
+  /// @throws std::invalid_argument on an empty dataset, a configuration value outside train_limits, or an arch that
+  /// does not fit the images (a pool layer on images under 2x2).
   Trainer(TrainConfig config, const Dataset& train, std::int64_t classes = 10);
   Trainer(const Trainer&) = delete;
   Trainer& operator=(const Trainer&) = delete;
@@ -74,8 +77,9 @@ class Trainer {
   const TrainConfig& config() const { return config_; }
   /// Changes the total epoch count (for continuing a resumed run); cosine and step schedules stretch with it.
   void set_epochs(std::size_t epochs) { config_.epochs = epochs; }
-  MLP& model() { return model_; }
-  const MLP& model() const { return model_; }
+  Sequential& model() { return model_; }
+  const Sequential& model() const { return model_; }
+  std::int64_t classes() const { return classes_; }
   Optimizer& optimizer() { return *optimizer_; }
   /// Epochs completed so far (restored by load).
   std::size_t epoch() const { return epoch_; }
@@ -100,21 +104,25 @@ class Trainer {
   /// run is then over: the trainer is left mid-epoch.
   EpochStats train_epoch(std::FILE* progress = nullptr);
 
-  /// Writes a checkpoint: configuration, parameters, optimizer state, completed epochs, step count, generator
-  /// state, history and the training set's signature (entries "config.*", "model.*", "optimizer.*", "trainer.*",
-  /// "history.*", "data.*").
+  /// Writes a checkpoint (format checkpoint_format): configuration (with the arch as (layer code, size) rows),
+  /// parameters, optimizer state, completed epochs, step count, generator state, history and the training set's
+  /// signature (entries "config.*", "model.*", "optimizer.*", "trainer.*", "history.*", "data.*").
   void save(const std::filesystem::path& file) const;
   /// Restores a checkpoint written by save() for the same configuration. Nothing changes unless it all fits. Checked
   /// besides the checksum: the configuration (as checkpoint_config), the training set (with DataCheck::same_data,
   /// when the checkpoint records one), the model's sizes and parameters (finite), the generator state (not all
   /// zeros), the epoch (at most config.epochs), the step count (every epoch's batches of this data, with
-  /// DataCheck::same_data) and the history.
+  /// DataCheck::same_data) and the history. A format 1 checkpoint (an MLP, written before archs were stored, its
+  /// parameters named "layers.<i>.*") loads into the equal fc-only Sequential.
   /// @throws std::invalid_argument naming the file and the entry that is missing or does not match.
   void load(const std::filesystem::path& file, DataCheck data = DataCheck::same_data);
   /// The configuration stored in a checkpoint (to build the Trainer that loads it).
   /// @throws std::invalid_argument naming the file when it is not a checkpoint written by save(), or an entry is
   /// outside its table or train_limits.
+  /// @throws std::invalid_argument naming the version for a format other than 1 or checkpoint_format.
   static TrainConfig checkpoint_config(const std::filesystem::path& file);
+  /// The format save() writes ("trainer.format"): 2 stores the arch; 1 (no such entry) was MLP-only.
+  static constexpr std::uint64_t checkpoint_format = 2;
   /// The training set recorded in a checkpoint, or nothing for a checkpoint written before it was recorded.
   /// @throws std::invalid_argument naming the file when it is not a readable checkpoint.
   static std::optional<DataSignature> checkpoint_data(const std::filesystem::path& file);
@@ -124,8 +132,9 @@ class Trainer {
  private:
   TrainConfig config_;
   DataSignature data_;
+  std::int64_t classes_;
   std::mt19937_64 gen_;
-  MLP model_;
+  Sequential model_;
   std::unique_ptr<Optimizer> optimizer_;
   Batcher batcher_;
   autodiff::Tape tape_;

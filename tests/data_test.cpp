@@ -26,6 +26,7 @@
 
 namespace fs = std::filesystem;
 using Bytes = std::vector<std::uint8_t>;
+using Labels = std::vector<std::int64_t>;
 
 namespace {
 
@@ -225,7 +226,7 @@ BOOST_AUTO_TEST_CASE(pixel_scaling_and_labels) {
   for (std::size_t i = 0; i < expected.size(); ++i)
     BOOST_TEST(d.images[i] == expected[i], boost::test_tools::tolerance(1e-6f));
   BOOST_TEST(d.images[1] == 1.0f);  // exactly, not approximately
-  BOOST_TEST(d.labels == Bytes({9, 0}), boost::test_tools::per_element());
+  BOOST_TEST(d.labels == Labels({9, 0}), boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_CASE(count_mismatch) {
@@ -271,7 +272,7 @@ BOOST_AUTO_TEST_CASE(subset_takes_first_examples) {
   BOOST_TEST(s.count == 2u);
   BOOST_TEST(s.features() == 2u);
   BOOST_TEST(s.images == std::vector<float>({0.1f, 0.2f, 0.3f, 0.4f}), boost::test_tools::per_element());
-  BOOST_TEST(s.labels == Bytes({7, 8}), boost::test_tools::per_element());
+  BOOST_TEST(s.labels == Labels({7, 8}), boost::test_tools::per_element());
   BOOST_CHECK_EXCEPTION(nn::subset(d, 4), std::invalid_argument, message_has({"subset", "n 4", "count 3"}));
 }
 
@@ -293,7 +294,7 @@ BOOST_AUTO_TEST_CASE(load_dataset_names_and_missing_file) {
   nn::Split s = nn::load_dataset(tmp.path);
   BOOST_TEST(s.train.count == 2u);
   BOOST_TEST(s.train.images == std::vector<float>({1.0f, 0.0f}), boost::test_tools::per_element());
-  BOOST_TEST(s.train.labels == Bytes({3, 4}), boost::test_tools::per_element());
+  BOOST_TEST(s.train.labels == Labels({3, 4}), boost::test_tools::per_element());
   BOOST_TEST(s.test.count == 1u);
   BOOST_TEST(s.test.labels[0] == 5);
 }
@@ -326,7 +327,7 @@ BOOST_AUTO_TEST_CASE(real_fashion_mnist, *boost::unit_test::precondition(fashion
   BOOST_TEST(s.train.images.size() == 60000u * 784u);
   BOOST_TEST(s.train.labels[0] == 9);  // the first training image is an ankle boot
   std::array<std::size_t, 10> per_class{};
-  for (std::uint8_t l : s.train.labels) ++per_class[l];
+  for (std::int64_t l : s.train.labels) ++per_class[static_cast<std::size_t>(l)];
   for (std::size_t c = 0; c < 10; ++c) BOOST_TEST(per_class[c] == 6000u);
   float lo = 1, hi = 0;
   for (float p : s.test.images) lo = std::min(lo, p), hi = std::max(hi, p);

@@ -37,7 +37,7 @@ nn::Dataset synthetic(std::size_t count) {
       d.images[i * d.features() + k] = static_cast<float>(p) / 255.0f;
       brightest = std::max<int>(brightest, p);
     }
-    d.labels[i] = static_cast<std::uint8_t>((brightest + gen() % 3) % 10);  // learnable in part
+    d.labels[i] = static_cast<std::int64_t>((brightest + gen() % 3) % 10);  // learnable in part
   }
   return d;
 }

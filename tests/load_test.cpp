@@ -47,8 +47,8 @@ nn::Dataset synthetic_images(std::uint64_t seed) {
   d.count = examples;
   d.images.reserve(examples * 784);
   for (std::size_t i = 0; i < examples; ++i) {
-    const auto label = static_cast<std::uint8_t>(gen() % 10);
-    d.labels.push_back(label);
+    const auto label = static_cast<std::size_t>(gen() % 10);
+    d.labels.push_back(static_cast<std::int64_t>(label));
     for (std::size_t r = 0; r < 28; ++r)
       for (std::size_t c = 0; c < 28; ++c) {
         const auto noise = static_cast<std::uint8_t>(gen() >> 57);  // 0..127
@@ -83,7 +83,7 @@ nn::TrainConfig seed_config(std::uint64_t seed) {
   return c;
 }
 
-std::vector<unsigned char> parameter_bytes(const nn::MLP& m) {
+std::vector<unsigned char> parameter_bytes(const nn::Module& m) {
   std::vector<unsigned char> out;
   for (const autodiff::Tensor& p : m.parameters()) {
     const autodiff::Array& a = p.value();

@@ -65,7 +65,7 @@ BOOST_AUTO_TEST_CASE(gradcheck_mlp_softmax_cross_entropy) {
   std::mt19937_64 gen(2);
   nn::MLP m({4, 6, 3}, gen, Activation::tanh, Activation::identity, Init::uniform, Dtype::f64);
   const Tensor x = rows_from_words(5, 4, gen, -2, 2);
-  const std::vector<std::uint8_t> labels = {0, 2, 1, 2, 0};
+  const std::vector<std::int64_t> labels = {0, 2, 1, 2, 0};
   const auto report = autodiff::gradcheck(
       [&](const std::vector<Tensor>& p) {
         use_parameters(m, p);
@@ -357,6 +357,68 @@ BOOST_AUTO_TEST_CASE(cost_values) {
              boost::test_tools::tolerance(1e-6));
   BOOST_TEST((nn::parse_cost("cross_entropy") == nn::Cost::cross_entropy));
   BOOST_TEST(nn::name(nn::Cost::squared_error) == "squared_error");
+}
+
+// ---- cross_entropy on int64 labels --------------------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(cross_entropy_gradcheck_float64) {
+  std::mt19937_64 gen(21);
+  const Tensor logits = rows_from_words(4, 5, gen, -3, 3);
+  const Tensor labels = autodiff::tensor_i64({4, 0, 2, 4}, Shape{4});
+  const auto report = autodiff::gradcheck(
+      [&](const std::vector<Tensor>& p) { return nn::cross_entropy(p[0], labels); }, {logits});
+  BOOST_TEST(report.ok, fmt::format("{}", report));
+}
+
+BOOST_AUTO_TEST_CASE(cross_entropy_hand_value) {
+  // Row 0: logits (1, 2, 3), label 2: -log(e^3 / (e + e^2 + e^3)) = log(1 + e^-1 + e^-2).
+  // Row 1: logits (0, 0, 0), label 0: log 3.
+  const Tensor logits = autodiff::tensor({1, 2, 3, 0, 0, 0}, Shape{2, 3}, Dtype::f64);
+  const Tensor ce = nn::cross_entropy(logits, autodiff::tensor_i64({2, 0}, Shape{2}));
+  BOOST_TEST(ce.rank() == 0);
+  BOOST_TEST((ce.dtype() == Dtype::f64));
+  const double expected = (std::log(1 + std::exp(-1.0) + std::exp(-2.0)) + std::log(3.0)) / 2;
+  BOOST_TEST(ce.at(0) == expected, boost::test_tools::tolerance(1e-14));
+  // d/dlogits = (softmax - one_hot) / B: row 1 is (1/3 - 1, 1/3, 1/3) / 2.
+  const Tensor leaf = Tensor::parameter(logits.value().clone());
+  autodiff::backward(nn::cross_entropy(leaf, autodiff::tensor_i64({2, 0}, Shape{2})));
+  BOOST_TEST(leaf.grad().at(3) == (1.0 / 3 - 1) / 2, boost::test_tools::tolerance(1e-14));
+  BOOST_TEST(leaf.grad().at(4) == (1.0 / 3) / 2, boost::test_tools::tolerance(1e-14));
+}
+
+BOOST_AUTO_TEST_CASE(cross_entropy_more_than_256_classes) {
+  // C = 300, all logits 0 except a large one at the label: labels 257 and 299 do not wrap around a byte.
+  constexpr std::int64_t classes = 300;
+  std::vector<double> v(2 * classes, 0.0);
+  v[257] = 50.0;            // row 0 predicts class 257
+  v[classes + 299] = 50.0;  // row 1 predicts class 299
+  const Tensor logits = autodiff::tensor(v, Shape{2, classes}, Dtype::f64);
+  const double right = std::log(1 + 299 * std::exp(-50.0));  // -log p(the large one)
+  const double wrong = std::log(299.0 + std::exp(50.0));   // -log p(a zero logit)
+  BOOST_TEST(nn::cross_entropy(logits, autodiff::tensor_i64({257, 299}, Shape{2})).at(0) == right,
+             boost::test_tools::tolerance(1e-12));
+  BOOST_TEST(nn::cross_entropy(logits, autodiff::tensor_i64({1, 299}, Shape{2})).at(0) == (wrong + right) / 2,
+             boost::test_tools::tolerance(1e-12));
+  BOOST_CHECK_EXCEPTION(nn::cross_entropy(logits, autodiff::tensor_i64({300, 0}, Shape{2})), std::exception,
+                        says<std::invalid_argument>({"cross_entropy", "label 300 at row 0", "[0, 300)"}));
+}
+
+BOOST_AUTO_TEST_CASE(cross_entropy_errors) {
+  const Tensor logits = autodiff::zeros(Shape{2, 3});
+  BOOST_CHECK_EXCEPTION(nn::cross_entropy(logits, autodiff::tensor_i64({0, 3}, Shape{2})), std::exception,
+                        says<std::invalid_argument>({"cross_entropy", "label 3 at row 1", "[0, 3)"}));
+  BOOST_CHECK_EXCEPTION(nn::cross_entropy(logits, autodiff::tensor_i64({-1, 0}, Shape{2})), std::exception,
+                        says<std::invalid_argument>({"cross_entropy", "label -1 at row 0", "[0, 3)"}));
+  BOOST_CHECK_EXCEPTION(nn::cross_entropy(logits, autodiff::zeros(Shape{2})), std::exception,
+                        says<std::invalid_argument>({"cross_entropy", "labels must be int64", "float32"}));
+  BOOST_CHECK_EXCEPTION(nn::cross_entropy(logits, autodiff::tensor_i64({0, 1, 2}, Shape{3})), std::exception,
+                        says<std::invalid_argument>({"cross_entropy", "labels must be [B] = [2]", "[3]"}));
+  BOOST_CHECK_EXCEPTION(nn::cross_entropy(logits, autodiff::tensor_i64({0, 1}, Shape{1, 2})), std::exception,
+                        says<std::invalid_argument>({"cross_entropy", "labels must be [B] = [2]", "[1,2]"}));
+  BOOST_CHECK_EXCEPTION(nn::cross_entropy(autodiff::zeros(Shape{3}), autodiff::tensor_i64({0}, Shape{1})), std::exception,
+                        says<std::invalid_argument>({"cross_entropy", "logits must be float [B,C]", "[3]"}));
+  BOOST_CHECK_EXCEPTION(nn::cross_entropy(autodiff::zeros(Shape{0, 3}), autodiff::tensor_i64({}, Shape{0})),
+                        std::exception, says<std::invalid_argument>({"cross_entropy", "empty logits"}));
 }
 
 BOOST_AUTO_TEST_CASE(cost_errors) {

@@ -17,7 +17,7 @@ inline nn::Dataset synthetic(std::size_t count, int classes = 3) {
   for (std::size_t i = 0; i < count; ++i) {
     for (std::size_t k = 0; k < d.features(); ++k)
       d.images.push_back(static_cast<float>((i * 7 + k * 13) % 256) / 255.0f);
-    d.labels.push_back(static_cast<std::uint8_t>(i % static_cast<std::size_t>(classes)));
+    d.labels.push_back(static_cast<std::int64_t>(i % static_cast<std::size_t>(classes)));
   }
   return d;
 }

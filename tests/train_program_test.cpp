@@ -124,7 +124,12 @@ BOOST_AUTO_TEST_CASE(program_flag_errors_exit_2, *utf::precondition(has_program)
       {"--optimizer rmsprop", {"--optimizer: unknown optimizer 'rmsprop' (expected sgd or adam)"}},
       {"--schedule linear", {"--schedule: unknown schedule 'linear' (expected constant, cosine or step)"}},
       {"--init xavier", {"--init: unknown init 'xavier' (expected uniform or normal)"}},
-      {"--preset fastest", {"--preset: unknown preset 'fastest' (expected seed or best)"}},
+      {"--preset fastest", {"--preset: unknown preset 'fastest' (expected seed, best or cnn)"}},
+      {"--arch conv", {"train: --arch: unknown layer 'conv' at position 1 (expected convN, pool, fcN)"}},
+      {"--arch conv32,,fc10", {"train: --arch: empty layer at position 2 (expected convN, pool, fcN)"}},
+      {"--arch conv0", {"train: --arch: 'conv0' at position 1: size 0 is out of range (expected 1 to 4096)"}},
+      {"--arch fc64,pool", {"train: --arch: 'pool' at position 2 follows an fc layer"}},
+      {"--arch fc64 --hidden 32", {"--hidden and --arch both give the layers"}},
       {"--momentum 1", {"--momentum: '1' is out of range (expected 0 <= x < 1)"}},
       {"--weight-decay 100", {"--weight-decay: '100' is out of range (expected 0 <= x <= 1)"}},
       {"--shift 20", {"--shift: '20' is out of range (expected a whole number from 0 to 8)"}},
@@ -301,7 +306,8 @@ BOOST_AUTO_TEST_CASE(program_help_lists_every_flag, *utf::precondition(has_progr
   BOOST_TEST(r.status == 0);
   for (const char* flag : {"--preset", "--epochs", "--batch", "--lr", "--hidden", "--activation", "--cost", "--optimizer",
                            "--momentum", "--weight-decay", "--seed", "--threads", "--data", "--save", "--load",
-                           "--eval-only", "--plot", "--limit", "--max-data-bytes", "seed", "best"})
+                           "--eval-only", "--plot", "--limit", "--max-data-bytes", "--arch", "seed", "best", "cnn",
+                           "conv32,pool,conv64,pool,fc128"})
     BOOST_TEST(r.output.find(flag) != std::string::npos, flag);
 }
 

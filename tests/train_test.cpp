@@ -56,7 +56,7 @@ const nn::Split& fashion() {
 }
 
 /// Every parameter's bytes, in order.
-std::vector<std::byte> parameter_bytes(const nn::MLP& m) {
+std::vector<std::byte> parameter_bytes(const nn::Module& m) {
   std::vector<std::byte> out;
   for (const Tensor& p : m.parameters()) {
     const auto* b = p.value().data<std::byte>();
@@ -355,9 +355,9 @@ BOOST_AUTO_TEST_CASE(checkpoint_meaning_is_validated) {
   BOOST_TEST(load_error("trainer.epoch", scalar(9), {"'trainer.epoch' = 9 is more than config.epochs = 5"}));
   BOOST_TEST(load_error("trainer.step", scalar(4), {"'trainer.step' = 4 does not match 1 epochs of 5 steps"}));
   BOOST_TEST(load_error("history.loss", f64({1, 2}, autodiff::Shape{2}), {"history entries differ in length"}));
-  autodiff::Array weight = t.model().layer(1).weight().value().clone();
+  autodiff::Array weight = t.model().at<nn::Linear>(0).weight().value().clone();
   weight.set(3, std::nan(""));
-  BOOST_TEST(load_error("model.layers.0.weight", weight, {"'model.layers.0.weight' holds nan at index 3"}));
+  BOOST_TEST(load_error("model.0.weight", weight, {"'model.0.weight' holds nan at index 3"}));
 
   // The checkpoint records its training set: resuming on other data is refused, evaluating on it is allowed.
   t.save(file);
@@ -403,7 +403,7 @@ BOOST_AUTO_TEST_CASE(short_run_on_a_subset_beats_chance, *utf::precondition(has_
     if (e + 1 == c.epochs) BOOST_TEST(s.loss < first_loss);
   }
   BOOST_TEST(t.epoch() == 10u);
-  const nn::Evaluation test = nn::evaluate(t.model(), c.cost, nn::subset(fashion().test, 2000));
+  const nn::Evaluation test = nn::evaluate(t.model(), c.cost, nn::subset(fashion().test, 2000), 10);
   BOOST_TEST_MESSAGE("test accuracy after 10 epochs on 2000 images: " << test.accuracy);
   BOOST_TEST(test.accuracy > 0.5);  // chance is 0.1
 }

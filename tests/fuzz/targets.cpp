@@ -223,7 +223,7 @@ int fuzz_idx(const std::uint8_t* data, std::size_t size) {
   if (d.labels.size() != d.count || d.images.size() != d.count * d.rows * d.cols)
     fail(fmt::format("load_idx_pair: sizes disagree (count {}, rows {}, cols {}, images {}, labels {})", d.count, d.rows,
                      d.cols, d.images.size(), d.labels.size()));
-  for (std::uint8_t l : d.labels)
+  for (std::int64_t l : d.labels)
     if (l >= classes) fail(fmt::format("load_idx_pair: label {} accepted with {} classes", l, classes));
   for (float p : d.images)
     if (!(p >= 0.0f && p <= 1.0f)) fail(fmt::format("load_idx_pair: pixel {} outside [0,1]", p));

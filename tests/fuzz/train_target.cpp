@@ -33,7 +33,7 @@ const nn::Dataset& small_data() {
     s.rows = s.cols = 12;
     s.count = 16;
     for (std::size_t i = 0; i < s.count * 144; ++i) s.images.push_back(static_cast<float>((i * 37) % 256) / 255.0f);
-    for (std::size_t i = 0; i < s.count; ++i) s.labels.push_back(static_cast<std::uint8_t>(i % 10));
+    for (std::size_t i = 0; i < s.count; ++i) s.labels.push_back(static_cast<std::int64_t>(i % 10));
     return s;
   }();
   return d;
