@@ -11,6 +11,7 @@
 #include <random>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <time.h>
 #include <vector>
 
@@ -65,6 +66,26 @@ inline std::string cpu_model() {
       return colon == std::string::npos ? line : line.substr(colon + 2);
     }
   return "unknown";
+}
+
+/// Cores this process really gets: CPU time of two threads spinning for 50 ms over wall time. On the two shared cores
+/// other processes may leave only one, and then t=2 cases show the scheduler, not the code.
+inline double effective_cores() {
+  auto cpu = [] {
+    timespec ts{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+  };
+  const auto t0 = Clock::now();
+  const double c0 = cpu();
+  auto spin = [t0] {
+    while (seconds_since(t0) < 0.05) {
+    }
+  };
+  std::thread a(spin), b(spin);
+  a.join();
+  b.join();
+  return (cpu() - c0) / seconds_since(t0);
 }
 
 /// Resident set size of this process in KiB (VmRSS).

@@ -325,25 +325,6 @@ void run_cnn_step(int threads) {
   std::fflush(stdout);
 }
 
-// Cores this process really gets: CPU time of two threads spinning for 50 ms over wall time (as in mlp_step). On the
-// two shared cores other processes may leave only one, and then t=2 cases show the scheduler, not the code.
-double effective_cores() {
-  auto cpu = [] {
-    timespec ts{};
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
-  };
-  const auto t0 = bench::Clock::now();
-  const double c0 = cpu();
-  auto spin = [t0] {
-    while (bench::seconds_since(t0) < 0.05) {
-    }
-  };
-  std::thread a(spin), b(spin);
-  a.join();
-  b.join();
-  return (cpu() - c0) / bench::seconds_since(t0);
-}
 
 }  // namespace
 
@@ -374,7 +355,7 @@ int main(int argc, char** argv) {
 #endif
   fmt::print("cpu={} openblas_core={} {} malloc={}\n", bench::cpu_model(), openblas_get_corename(), torch,
              default_malloc ? "default" : "mmap_threshold=32MiB");
-  fmt::print("# effective_cores={:.2f} (t=2 cases can only show scaling when this is near 2)\n", effective_cores());
+  fmt::print("# effective_cores={:.2f} (t=2 cases can only show scaling when this is near 2)\n", bench::effective_cores());
   std::fflush(stdout);
   const std::vector<Layer> layers{{"conv1", 1, 28, 32, false}, {"conv2", 32, 14, 64, true}};
   for (int threads : {1, 2}) {

@@ -379,25 +379,6 @@ void run_sgemm() {
              forced ? forced : "-", rates);
 }
 
-// Cores this process really gets: CPU time of two threads spinning for 50 ms over wall time. On the two shared cores
-// other processes may leave only one, and then t=2 cases cannot show scaling.
-double effective_cores() {
-  auto cpu = [] {
-    timespec ts{};
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
-  };
-  const auto t0 = bench::Clock::now();
-  const double c0 = cpu();
-  auto spin = [t0] {
-    while (bench::seconds_since(t0) < 0.05) {
-    }
-  };
-  std::thread a(spin), b(spin);
-  a.join();
-  b.join();
-  return (cpu() - c0) / bench::seconds_since(t0);
-}
 
 }  // namespace
 
@@ -415,7 +396,7 @@ int main(int argc, char** argv) {
              openblas_get_config(), torch);
   std::fflush(stdout);
   fmt::print("# effective_cores={:.2f} (t=2 cases and t2_gflops can only show scaling when this is near 2)\n",
-             effective_cores());
+             bench::effective_cores());
   std::fflush(stdout);
   if (mode == "--sgemm") {
     run_sgemm();

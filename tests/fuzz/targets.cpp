@@ -750,7 +750,7 @@ void graph_tensor(const Program& g) {
     std::string code;
     for (const Instr& c : g.code) code += fmt::format(" [op {} a {} b {} p {} q {} dims {}]", c.op, c.a, c.b, c.p, c.q, fmt::join(c.dims, ","));
     std::string shapes;
-    for (const Tensor& t : inputs) shapes += " " + t.shape().str();
+    for (const Tensor& t : inputs) shapes += fmt::format(" {}", t.shape().str());
     note(fmt::format("program: f32 {} second order {}, inputs{}, code{}", g.f32, g.second_order, shapes, code));
   }
   Stats st;
