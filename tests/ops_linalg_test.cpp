@@ -177,6 +177,19 @@ BOOST_AUTO_TEST_CASE(addmm_values_by_hand) {
   BOOST_TEST(empty_k.to_vector() == std::vector<double>({7, 7, 7, 7}), tt::per_element());
 }
 
+BOOST_AUTO_TEST_CASE(matmul_backward_with_an_empty_inner_dimension) {
+  // [2,3,0] x [0,4]: the product is zeros [2,3,4], both gradients are empty; the batch fold of the rhs gradient once
+  // asked reshape to infer -1 from 0 elements (found by the graph fuzzer).
+  TapeScope scope;
+  const Tensor a = zeros(Shape{2, 3, 0}, Dtype::f64, true), b = zeros(Shape{0, 4}, Dtype::f64, true);
+  const Tensor c = matmul(a, b);
+  BOOST_TEST(c.shape() == (Shape{2, 3, 4}));
+  BOOST_TEST(c.to_vector() == std::vector<double>(24, 0.0), tt::per_element());
+  backward(sum(c * 2.0));
+  BOOST_TEST(a.grad().shape() == (Shape{2, 3, 0}));
+  BOOST_TEST(b.grad().shape() == (Shape{0, 4}));
+}
+
 BOOST_AUTO_TEST_CASE(matmul_shapes_follow_torch) {
   TapeScope scope;
   std::mt19937_64 gen(1);

@@ -144,7 +144,10 @@ Tensor product_op(OpName name, const Tensor& a, const Tensor& b, bool ta, bool t
                      Tensor d;
                      if (B.rank() == 2 && A.rank() > 2 && !ta) {
                        // The lhs batch folds into rows: one GEMM [k, B*m] x [B*m, n] instead of B products summed.
-                       const Tensor af = reshape(A, {-1, A.shape()[-1]}), gf = reshape(g, {-1, g.shape()[-1]});
+                       // Row counts spelled out: -1 cannot be inferred for an empty operand ([0,0] x [0,n]).
+                       const auto rows = [](const Tensor& t) { return leading(t.shape(), 1).numel(); };
+                       const Tensor af = reshape(A, Shape{rows(A), A.shape()[-1]});
+                       const Tensor gf = reshape(g, Shape{rows(g), g.shape()[-1]});
                        d = tb ? matmul(gf, af, true, false) : matmul(af, gf, true, false);
                      } else {
                        d = tb ? matmul(g, A, true, ta) : matmul(A, g, !ta, false);
