@@ -31,8 +31,12 @@ void gemm_one(const T* a, const T* b, T* c, int m, int n, int k, bool ta, bool t
   if (k == 1) {
     // Outer product (dW for a batch of one): a plain loop beats sgemm's separate zeroing pass. With k = 1 element i of
     // op(A)'s column and j of op(B)'s row sit at a[i] and b[j] whatever the flags.
+    // Without `accumulate`, C is not read: it may hold anything (a pooled buffer), and 0 * NaN is NaN.
     for (int i = 0; i < m; ++i)
-      for (int j = 0; j < n; ++j) c[std::int64_t{i} * n + j] = beta * c[std::int64_t{i} * n + j] + a[i] * b[j];
+      for (int j = 0; j < n; ++j) {
+        T& out = c[std::int64_t{i} * n + j];
+        out = accumulate ? out + a[i] * b[j] : a[i] * b[j];
+      }
     return;
   }
   if (m == 1 || n == 1) {
