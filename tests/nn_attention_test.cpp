@@ -30,9 +30,7 @@ namespace {
 
 /// Values in [lo, hi) from the generator's 64-bit words (the same on every standard library).
 Tensor from_words(const Shape& shape, std::mt19937_64& gen, double lo = -1.0, double hi = 1.0, Dtype dtype = Dtype::f64) {
-  std::vector<double> v(static_cast<std::size_t>(shape.numel()));
-  for (double& x : v) x = lo + (hi - lo) * static_cast<double>(gen() >> 11) * 0x1.0p-53;
-  return autodiff::tensor(v, shape, dtype);
+  return autodiff::uniform(shape, lo, hi, gen, dtype);
 }
 
 AttentionOptions f64(bool causal, bool bias = true) {
