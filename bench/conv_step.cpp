@@ -69,6 +69,16 @@ std::vector<float> values(const Tensor& t) {
 
 std::string opt_sig3(std::optional<double> v) { return v ? bench::sig3(*v) : "-"; }
 
+/// Times ours (fns[0]) against LibTorch (fns[1], present when built with it) in one interleaved run and prints the
+/// case line.
+void time_case(const std::vector<std::function<void()>>& fns, int threads, const std::string& name) {
+  const std::vector<double> t = bench::compare(trials, fns, timing_for(threads));
+  const double ours_us = t[0] * 1e6;
+  const std::optional<double> torch_us = t.size() > 1 ? std::optional(t[1] * 1e6) : std::nullopt;
+  fmt::print("conv_step case={} ours_us={} libtorch_us={} ours/libtorch={}\n", name, bench::sig3(ours_us),
+             opt_sig3(torch_us), torch_us ? bench::sig3(ours_us / *torch_us) : "-");
+}
+
 // ---- one conv2d layer: forward + backward from a fixed output gradient ----------------------------------
 
 struct Layer {
@@ -99,7 +109,6 @@ void run_layer(const Layer& l, int threads) {
   OursConv ours{leaf(xv, xs, l.x_grad), leaf(wv, ws, true), leaf(bv, bs, true), leaf(gv, gs, false), {}};
   ours.step();
   std::vector<std::function<void()>> fns = {[&] { ours.step(); }};
-  std::optional<double> torch_us;
 #ifdef BENCH_LIBTORCH
   const auto blob = [](const Shape& s, const std::vector<float>& v) {
     return bench::Blob{std::vector<std::int64_t>(s.begin(), s.end()), v};
@@ -118,17 +127,11 @@ void run_layer(const Layer& l, int threads) {
     fail(fmt::format("{}: gradients differ from LibTorch's (w rel {:.3g}, b rel {:.3g}, x rel {:.3g})", l.name, dw, db, dx));
   fns.push_back([&] { torch.step(); });
 #endif
-  const std::vector<double> t = bench::compare(trials, fns, timing_for(threads));
-#ifdef BENCH_LIBTORCH
-  torch_us = t[1] * 1e6;
-#endif
-  const double ours_us = t[0] * 1e6;
   const std::string name = fmt::format("{}/B={}/t={}", l.name, batch, threads);
+  time_case(fns, threads, name);
   const std::size_t m0 = autodiff::detail::pool_misses();
   for (int i = 0; i < 10; ++i) ours.step();
   const double misses = static_cast<double>(autodiff::detail::pool_misses() - m0) / 10;
-  fmt::print("conv_step case={} ours_us={} libtorch_us={} ours/libtorch={}\n", name, bench::sig3(ours_us),
-             opt_sig3(torch_us), torch_us ? bench::sig3(ours_us / *torch_us) : "-");
   fmt::print("# case={} x [{},{},{},{}] w [{},{},3,3] padding 1, x {} grad, timing={}, ours pool_misses_per_step={:.1f}\n",
              name, batch, l.c, l.h, l.h, l.o, l.c, l.x_grad ? "needs" : "needs no", bench::timing_name(timing_for(threads)),
              misses);
@@ -202,7 +205,6 @@ void run_cnn(int threads) {
 #endif
   [[maybe_unused]] const float loss_ours = ours.step();
   std::vector<std::function<void()>> fns = {[&] { bench::keep(ours.step()); }};
-  std::optional<double> torch_us;
 #ifdef BENCH_LIBTORCH
   const float loss_torch = torch.step();
   const bench::CnnParams after = torch.params();
@@ -225,14 +227,8 @@ void run_cnn(int threads) {
   fns.push_back([&] { bench::keep(torch.step()); });
 #endif
   (void)labels64;
-  const std::vector<double> t = bench::compare(trials, fns, timing_for(threads));
-#ifdef BENCH_LIBTORCH
-  torch_us = t[1] * 1e6;
-#endif
-  const double ours_us = t[0] * 1e6;
   const std::string name = fmt::format("cnn/B={}/t={}", batch, threads);
-  fmt::print("conv_step case={} ours_us={} libtorch_us={} ours/libtorch={}\n", name, bench::sig3(ours_us),
-             opt_sig3(torch_us), torch_us ? bench::sig3(ours_us / *torch_us) : "-");
+  time_case(fns, threads, name);
   fmt::print("# case={} conv(32,3x3)-relu-pool-conv(64,3x3)-relu-pool-linear(128)-relu-linear(10) on [{},1,28,28], "
              "cross-entropy, SGD; timing={}\n",
              name, batch, bench::timing_name(timing_for(threads)));
@@ -287,7 +283,6 @@ void run_cnn_step(int threads) {
 #endif
   [[maybe_unused]] const float loss_ours = ours.step();
   std::vector<std::function<void()>> fns = {[&] { bench::keep(ours.step()); }};
-  std::optional<double> torch_us;
 #ifdef BENCH_LIBTORCH
   const float loss_torch = torch.step();
   const bench::CnnParams after = torch.params();
@@ -310,14 +305,8 @@ void run_cnn_step(int threads) {
                      loss_torch, worst));
   fns.push_back([&] { bench::keep(torch.step()); });
 #endif
-  const std::vector<double> t = bench::compare(trials, fns, timing_for(threads));
-#ifdef BENCH_LIBTORCH
-  torch_us = t[1] * 1e6;
-#endif
-  const double ours_us = t[0] * 1e6;
   const std::string name = fmt::format("cnn_step/B={}/t={}", batch, threads);
-  fmt::print("conv_step case={} ours_us={} libtorch_us={} ours/libtorch={}\n", name, bench::sig3(ours_us),
-             opt_sig3(torch_us), torch_us ? bench::sig3(ours_us / *torch_us) : "-");
+  time_case(fns, threads, name);
   fmt::print("# case={} train --preset cnn's step: {} on [{},784] rows, cross-entropy, AdamW lr {:g} weight decay "
              "{:g}; timing={}\n",
              name, nn::size_flow(nn::model_arch(c), nn::model_shape(c, 28, 28, 10)), batch, c.lr, c.weight_decay,
