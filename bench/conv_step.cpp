@@ -36,7 +36,7 @@ using autodiff::Tensor;
 constexpr int trials = 9;
 constexpr int batch = 64;
 
-[[noreturn]] void fail(const std::string& what) {
+[[noreturn, maybe_unused]] void fail(const std::string& what) {
   fmt::print(stderr, "conv_step: {}\n", what);
   std::exit(1);
 }
