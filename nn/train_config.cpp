@@ -1,6 +1,8 @@
 // Presets, names, layer sizes, the run summary and learning-rate schedules.
 #include "nn/train_config.hpp"
 
+#include "autodiff/format.hpp"
+
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -106,7 +108,7 @@ TrainConfig preset(std::string_view name) {
     c.epochs = 12;
     return c;
   }
-  throw std::invalid_argument(fmt::format("preset: unknown preset '{}' (expected {})", name, preset_names));
+  throw std::invalid_argument(fmt::format("preset: unknown preset {} (expected {})", autodiff::quote(name), preset_names));
 }
 
 std::vector<LayerSpec> model_arch(const TrainConfig& c) { return c.arch.empty() ? fc_arch(c.hidden) : parse_arch(c.arch); }
@@ -163,7 +165,9 @@ double scheduled_lr(const TrainConfig& c, std::size_t t, std::size_t total_steps
     case Schedule::cosine: f = 0.5 * (1.0 + std::cos(std::numbers::pi * std::min(p, 1.0))); break;
     case Schedule::step: f = p >= 0.75 ? 0.01 : p >= 0.5 ? 0.1 : 1.0; break;
   }
-  if (c.warmup > 0 && p < c.warmup) f *= (static_cast<double>(t) + 1.0) / (c.warmup * T);
+  // The warmup ramps up to the scheduled value and never past it: a warmup shorter than one step (warmup * T < 1)
+  // would otherwise multiply the first step's rate by 1 / (warmup * T), up to infinity.
+  if (c.warmup > 0 && p < c.warmup) f *= std::min(1.0, (static_cast<double>(t) + 1.0) / (c.warmup * T));
   return c.lr * f;
 }
 }  // namespace nn

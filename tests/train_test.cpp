@@ -153,6 +153,12 @@ BOOST_AUTO_TEST_CASE(schedules) {
   BOOST_TEST(nn::scheduled_lr(c, 0, 100) == 0.2, boost::test_tools::tolerance(1e-12));
   BOOST_TEST(nn::scheduled_lr(c, 9, 100) == 2.0, boost::test_tools::tolerance(1e-12));
   BOOST_TEST(nn::scheduled_lr(c, 10, 100) == 2.0);
+  // A warmup shorter than one step leaves the rate as scheduled. Before, step 0 got lr / (warmup * steps): 200 times
+  // lr here, and an infinite rate for a tiny warmup (found by the train fuzzer through a checkpoint).
+  c.warmup = 0.00005;
+  BOOST_TEST(nn::scheduled_lr(c, 0, 100) == 2.0);
+  c.warmup = 1e-310;
+  BOOST_TEST(nn::scheduled_lr(c, 0, 100) == 2.0);
 }
 
 BOOST_AUTO_TEST_CASE(shuffle_is_a_seeded_permutation) {
