@@ -72,6 +72,28 @@ ElementWriter ElementFormat::writer(fmt::format_context& ctx) const {
 
 }  // namespace detail
 
+std::string quote(std::string_view s) {
+  std::string out = "'";
+  out.reserve(s.size() + 2);
+  for (const char c : s) {
+    const auto b = static_cast<unsigned char>(c);
+    switch (c) {
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      case '\r': out += "\\r"; break;
+      case '\'': out += "\\'"; break;
+      case '\\': out += "\\\\"; break;
+      default:
+        if (b < 0x20 || b == 0x7f)
+          out += fmt::format("\\x{:02x}", b);
+        else
+          out += c;
+    }
+  }
+  out += '\'';
+  return out;
+}
+
 std::ostream& operator<<(std::ostream& os, const Shape& s) { return os << s.str(); }
 std::ostream& operator<<(std::ostream& os, Dtype d) { return os << dtype_name(d); }
 std::ostream& operator<<(std::ostream& os, const Array& a) { return os << fmt::format("{}", a); }

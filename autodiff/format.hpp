@@ -13,6 +13,7 @@
 #include <functional>
 #include <iosfwd>
 #include <string>
+#include <string_view>
 
 namespace autodiff {
 
@@ -22,6 +23,10 @@ std::ostream& operator<<(std::ostream& os, Dtype d);
 std::ostream& operator<<(std::ostream& os, const Array& a);
 std::ostream& operator<<(std::ostream& os, const Tensor& t);
 std::ostream& operator<<(std::ostream& os, const Var& v);
+
+/// `s` in single quotes for an error message, kept on one line: a control byte, DEL, a quote or a backslash is
+/// written as an escape (\n, \t, \r, \', \\, \xNN), so text from a command line or a file cannot break the message.
+std::string quote(std::string_view s);
 
 namespace detail {
 

@@ -3,6 +3,7 @@
 // Kept apart from examples/train.cpp's main so that the fuzz target for flag parsing (tests/fuzz) runs this code.
 #pragma once
 
+#include "autodiff/format.hpp"
 #include "nn/data.hpp"
 #include "nn/distributed.hpp"
 #include "nn/train_config.hpp"
@@ -63,7 +64,8 @@ struct Usage {
   std::string message;
 };
 
-inline std::string quoted(std::string_view s) { return fmt::format("'{}'", s); }
+/// The value in quotes, escaped so a newline or control byte in it cannot break the one-line message.
+inline std::string quoted(std::string_view s) { return autodiff::quote(s); }
 
 /// A whole number in r (digits only: no sign, fraction, exponent or spaces).
 inline std::uint64_t whole(std::string_view flag, std::string_view text, const nn::Range& r,
@@ -241,6 +243,12 @@ inline Parsed parse(const std::vector<std::string>& args, unsigned cores) {
                      "-Dmpi=enabled)");
 
   Parsed out;
+  // CLI11's messages quote the arguments raw; a newline in one must not split the message.
+  auto one_line = [](std::string m) {
+    for (char& c : m)
+      if (c == '\n' || c == '\r') c = ' ';
+    return m;
+  };
   std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 takes the arguments last first
   try {
     app.parse(reversed);
@@ -253,14 +261,11 @@ inline Parsed parse(const std::vector<std::string>& args, unsigned cores) {
     out.exit_code = 2;
     out.text = m.find(" required ") != std::string::npos && m.find(": ") != std::string::npos
                    ? m.substr(0, m.find(": ")) + ": the value is missing"
-                   : m;
+                   : one_line(m);
     return out;
   } catch (const CLI::ParseError& e) {
-    std::string m = e.what();
-    for (char& c : m)
-      if (c == '\n') c = ' ';
     out.exit_code = 2;
-    out.text = m;
+    out.text = one_line(e.what());
     return out;
   }
 

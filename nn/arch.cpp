@@ -2,6 +2,7 @@
 #include "nn/arch.hpp"
 
 #include "autodiff/check.hpp"
+#include "autodiff/format.hpp"
 #include "autodiff/ops.hpp"
 #include "nn/activation.hpp"
 #include "nn/conv.hpp"
@@ -30,8 +31,8 @@ std::int64_t layer_size(std::string_view what, std::string_view token, std::size
   std::int64_t v = 0;
   const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
   if (ec == std::errc::result_out_of_range || (ec == std::errc() && end == digits.data() + digits.size() && (v < 1 || v > max)))
-    throw std::invalid_argument(fmt::format("{}: '{}' at position {}: size {} is out of range (expected 1 to {})", what,
-                                            token, position, digits, max));
+    throw std::invalid_argument(fmt::format("{}: {} at position {}: size {} is out of range (expected 1 to {})", what,
+                                            autodiff::quote(token), position, digits, max));
   return v;
 }
 
@@ -77,12 +78,12 @@ std::vector<LayerSpec> parse_arch(std::string_view text, std::string_view what) 
       l.size = layer_size(what, token, 2, position, arch_limits::max_units);
     } else {
       throw std::invalid_argument(
-          fmt::format("{}: unknown layer '{}' at position {} {}", what, token, position, expected_layers));
+          fmt::format("{}: unknown layer {} at position {} {}", what, autodiff::quote(token), position, expected_layers));
     }
     if (l.kind != LayerKind::fc && fc_seen)
-      throw std::invalid_argument(fmt::format("{}: '{}' at position {} follows an fc layer (conv and pool layers come "
+      throw std::invalid_argument(fmt::format("{}: {} at position {} follows an fc layer (conv and pool layers come "
                                               "first)",
-                                              what, token, position));
+                                              what, autodiff::quote(token), position));
     fc_seen = fc_seen || l.kind == LayerKind::fc;
     layers.push_back(l);
     if (layers.size() > arch_limits::max_layers)

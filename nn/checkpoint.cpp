@@ -1,6 +1,7 @@
 // Trainer checkpoints: the run's whole state as named arrays, read back with every entry checked before any change.
 #include "nn/trainer.hpp"
 
+#include "autodiff/format.hpp"
 #include "nn/serialize.hpp"
 
 #include <fmt/format.h>
@@ -296,9 +297,9 @@ void Trainer::load(const std::filesystem::path& file, DataCheck data) {
     throw std::invalid_argument(fmt::format("checkpoint {}: trained on other data ({}); this training set has {}", f,
                                             trained_on->str(), data_.str()));
   if (saved.arch != config_.arch)
-    throw std::invalid_argument(fmt::format("checkpoint {}: arch '{}' differs from this trainer's '{}'", f,
-                                            saved.arch.empty() ? "fc layers of config.hidden" : saved.arch,
-                                            config_.arch.empty() ? "fc layers of config.hidden" : config_.arch));
+    throw std::invalid_argument(fmt::format("checkpoint {}: arch {} differs from this trainer's {}", f,
+                                            autodiff::quote(saved.arch.empty() ? "fc layers of config.hidden" : saved.arch),
+                                            autodiff::quote(config_.arch.empty() ? "fc layers of config.hidden" : config_.arch)));
   const std::vector<double> sizes = r.vector("trainer.sizes");
   const std::vector<std::int64_t> own = layer_sizes(config_, static_cast<std::int64_t>(data_.rows * data_.cols), classes_);
   if (!std::equal(sizes.begin(), sizes.end(), own.begin(), own.end()))

@@ -1,6 +1,8 @@
 // One table per enumeration: its names (parsing, printing, command-line choices) and its stored codes (checkpoints).
 #pragma once
 
+#include "autodiff/format.hpp"
+
 #include <fmt/format.h>
 
 #include <array>
@@ -63,7 +65,7 @@ struct EnumTable {
   /// The value named s. @throws std::invalid_argument "parse_<what>: unknown <what> '<s>' (expected a, b or c)".
   E parse(std::string_view s) const {
     if (auto e = find(s)) return *e;
-    throw std::invalid_argument(fmt::format("parse_{}: unknown {} '{}' (expected {})", what, what, s, choices()));
+    throw std::invalid_argument(fmt::format("parse_{}: unknown {} {} (expected {})", what, what, autodiff::quote(s), choices()));
   }
 
   /// The names in table order, for command-line choices.

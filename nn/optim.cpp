@@ -1,6 +1,8 @@
 // Optimizer updates as plain loops over leaf storage (no tape, no backward code), and their checkpoint state.
 #include "nn/optim.hpp"
 
+#include "autodiff/format.hpp"
+
 #include <fmt/format.h>
 
 #include <charconv>
@@ -85,14 +87,14 @@ void Optimizer::load_state(const std::vector<std::pair<std::string, Array>>& sta
       for (std::size_t s = 0; s < specs.size(); ++s)
         if (key.compare(dot + 1, std::string::npos, specs[s].name) == 0) b = s;
     if (b == specs.size() || i >= params_.size())
-      throw std::invalid_argument(fmt::format("{}::load_state: unknown entry '{}' ({} parameters)", who_, key, params_.size()));
+      throw std::invalid_argument(fmt::format("{}::load_state: unknown entry {} ({} parameters)", who_, autodiff::quote(key), params_.size()));
     const Shape want_shape = specs[b].count ? Shape{} : params_[i].shape();
     const Dtype want_dtype = specs[b].count ? Dtype::f64 : params_[i].dtype();
     if (!(a.shape() == want_shape) || a.dtype() != want_dtype)
-      throw std::invalid_argument(fmt::format("{}::load_state: entry '{}' is {} {}, expected {} {}", who_, key,
+      throw std::invalid_argument(fmt::format("{}::load_state: entry {} is {} {}, expected {} {}", who_, autodiff::quote(key),
                                               a.shape().str(), autodiff::dtype_name(a.dtype()), want_shape.str(),
                                               autodiff::dtype_name(want_dtype)));
-    if (next[i][b].defined()) throw std::invalid_argument(fmt::format("{}::load_state: duplicate entry '{}'", who_, key));
+    if (next[i][b].defined()) throw std::invalid_argument(fmt::format("{}::load_state: duplicate entry {}", who_, autodiff::quote(key)));
     next[i][b] = a.clone();
   }
   for (std::size_t i = 0; i < next.size(); ++i) {

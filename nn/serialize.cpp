@@ -1,5 +1,7 @@
 // Checkpoint files: encoding (written atomically by nn/file.cpp) and a bounded, checksummed decoder.
 #include "nn/serialize.hpp"
+
+#include "autodiff/format.hpp"
 #include "nn/file.hpp"
 
 #include <fmt/format.h>
@@ -156,18 +158,19 @@ std::vector<std::pair<std::string, Array>> load_arrays(const std::filesystem::pa
     r.need(len, fmt::format("entry {} name", e));
     std::string name(reinterpret_cast<const char*>(bytes.data() + r.pos), len);
     r.pos += len;
-    const auto code = r.get<std::uint8_t>(fmt::format("entry '{}' dtype", name));
-    if (code > 1) fail("load_arrays", file, fmt::format("corrupt file: entry '{}' has dtype code {} (expected 0 or 1)", name, code));
+    const std::string shown = autodiff::quote(name);  // a name from the file, escaped for messages
+    const auto code = r.get<std::uint8_t>(fmt::format("entry {} dtype", shown));
+    if (code > 1) fail("load_arrays", file, fmt::format("corrupt file: entry {} has dtype code {} (expected 0 or 1)", shown, code));
     const Dtype dtype = code == 0 ? Dtype::f32 : Dtype::f64;
-    const auto rank = r.get<std::uint8_t>(fmt::format("entry '{}' rank", name));
+    const auto rank = r.get<std::uint8_t>(fmt::format("entry {} rank", shown));
     if (rank > Shape::max_rank)
-      fail("load_arrays", file, fmt::format("corrupt file: entry '{}' has rank {} (at most {})", name, rank, Shape::max_rank));
+      fail("load_arrays", file, fmt::format("corrupt file: entry {} has rank {} (at most {})", shown, rank, Shape::max_rank));
     std::int64_t dims[Shape::max_rank] = {};
     std::uint64_t data_bytes = autodiff::dtype_size(dtype);
     bool too_big = false;
     for (int d = 0; d < rank; ++d) {
-      const auto v = static_cast<std::int64_t>(r.get<std::uint64_t>(fmt::format("entry '{}' dimension {}", name, d)));
-      if (v < 0) fail("load_arrays", file, fmt::format("corrupt file: entry '{}' has dimension {} = {}", name, d, v));
+      const auto v = static_cast<std::int64_t>(r.get<std::uint64_t>(fmt::format("entry {} dimension {}", shown, d)));
+      if (v < 0) fail("load_arrays", file, fmt::format("corrupt file: entry {} has dimension {} = {}", shown, d, v));
       dims[d] = v;
       // Bound the running product by the file size, so it can neither overflow nor allocate from garbage.
       if (v != 0 && data_bytes > bytes.size() / static_cast<std::uint64_t>(v))
@@ -177,10 +180,10 @@ std::vector<std::pair<std::string, Array>> load_arrays(const std::filesystem::pa
     }
     if (too_big)  // (also when a later dimension is 0: such dimensions are garbage, and their product could overflow)
       fail("load_arrays", file,
-           fmt::format("truncated file: entry '{}' [{}] {} data needs more bytes than the whole file has ({} bytes)", name,
+           fmt::format("truncated file: entry {} [{}] {} data needs more bytes than the whole file has ({} bytes)", shown,
                        fmt::join(std::span<const std::int64_t>(dims, rank), ","), autodiff::dtype_name(dtype), bytes.size()));
     const Shape shape(std::span<const std::int64_t>(dims, rank));
-    const std::string what = fmt::format("entry '{}' {} {} data", name, shape.str(), autodiff::dtype_name(dtype));
+    const std::string what = fmt::format("entry {} {} {} data", shown, shape.str(), autodiff::dtype_name(dtype));
     r.need(data_bytes, what);
     Array a(shape, dtype);
     autodiff::dispatch(dtype, [&]<class T>(T) {
@@ -228,11 +231,12 @@ void load(Module& m, const std::filesystem::path& file) {
     const auto& [want_name, t] = params[i];
     const auto& [name, a] = arrays[i];
     if (name != want_name)
-      fail("load", file, fmt::format("parameter {} name differs (expected '{}', found '{}')", i, want_name, name));
+      fail("load", file, fmt::format("parameter {} name differs (expected {}, found {})", i, autodiff::quote(want_name),
+                                     autodiff::quote(name)));
     if (!(a.shape() == t.shape()))
-      fail("load", file, fmt::format("parameter '{}' shape differs (expected {}, found {})", name, t.shape().str(), a.shape().str()));
+      fail("load", file, fmt::format("parameter {} shape differs (expected {}, found {})", autodiff::quote(name), t.shape().str(), a.shape().str()));
     if (a.dtype() != t.dtype())
-      fail("load", file, fmt::format("parameter '{}' dtype differs (expected {}, found {})", name,
+      fail("load", file, fmt::format("parameter {} dtype differs (expected {}, found {})", autodiff::quote(name),
                                      autodiff::dtype_name(t.dtype()), autodiff::dtype_name(a.dtype())));
   }
   // Every entry matches: copy in place, so handles held elsewhere (optimizers) see the new values.

@@ -116,3 +116,16 @@ BOOST_AUTO_TEST_CASE(operator_shift_prints_what_fmt_prints) {
   BOOST_TEST(streamed(iota(Shape{1001})) == fmt::format("{}", iota(Shape{1001})));
   BOOST_TEST(streamed(Tensor()) == "Tensor(undefined)");
 }
+
+// Text from a command line or a file is quoted for messages on one line: control bytes, quotes and backslashes are
+// escaped, everything else (UTF-8 included) is kept.
+BOOST_AUTO_TEST_CASE(quote_escapes_what_would_break_a_one_line_message) {
+  using autodiff::quote;
+  BOOST_TEST(quote("") == "''");
+  BOOST_TEST(quote("conv8") == "'conv8'");
+  BOOST_TEST(quote("a\nb\tc\rd") == "'a\\nb\\tc\\rd'");
+  BOOST_TEST(quote("it's") == "'it\\'s'");
+  BOOST_TEST(quote("C:\\x") == "'C:\\\\x'");
+  BOOST_TEST(quote(std::string("\x00\x1b\x7f", 3)) == "'\\x00\\x1b\\x7f'");
+  BOOST_TEST(quote("caf\xc3\xa9") == "'caf\xc3\xa9'");
+}

@@ -111,6 +111,8 @@ BOOST_AUTO_TEST_CASE(program_flag_errors_exit_2, *utf::precondition(has_program)
       {"--hidden ''", {"train: --hidden: the value is empty (expected sizes separated by commas, such as 512,256"}},
       {"--hidden 10,,10", {"train: --hidden: '10,,10' has an empty size at position 2 (expected sizes separated by commas"}},
       {"--seed -1", {"train: --seed: '-1' is negative (expected a whole number from 0 to 18446744073709551615)"}},
+      // A value with a newline in it stays on the one line, escaped (the train fuzzer found it printed raw).
+      {"--seed \"$(printf '7\\nx')\"", {"train: --seed: '7\\nx' is not a whole number (expected a whole number"}},
       {"--seed 18446744073709551616", {"train: --seed: '18446744073709551616' is too large (expected a whole number from 0 to 18446744073709551615)"}},
       {"--lr abc", {"--lr: 'abc' is not a number (expected x > 0)"}},
       {"--lr inf", {"--lr: 'inf' is not a finite number"}},
