@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <limits>
+#include <random>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -250,6 +251,44 @@ BOOST_AUTO_TEST_CASE(conv2d_in_float32_and_an_empty_batch) {
   BOOST_TEST(e.shape() == (Shape{0, 1, 2, 2}));
   backward(sum(e));
   BOOST_TEST(w.grad().to_vector() == (std::vector<double>{0, 0, 0, 0}), tt::per_element());
+}
+
+// conv2d and its gradients run a batch in chunks of samples (here chunks of 3 and 2: each sample's im2col matrix is
+// 72 x 4096). Each sample alone takes the one-sample path, so the batch must give the same output and input
+// gradient per sample, and the sum of the samples' weight and bias gradients. Also with groups.
+BOOST_AUTO_TEST_CASE(conv2d_in_chunks_of_samples_matches_each_sample_alone) {
+  std::mt19937_64 gen(17);
+  for (const std::int64_t groups : {1, 2}) {
+    BOOST_TEST_CONTEXT("groups " << groups) {
+      TapeScope scope;
+      const Tensor x = uniform(Shape{5, 8, 64, 64}, -1, 1, gen, Dtype::f64, true);
+      const Tensor w = uniform(Shape{4, 8 / groups, 3, 3}, -1, 1, gen, Dtype::f64, true);
+      const Tensor b = uniform(Shape{4}, -1, 1, gen, Dtype::f64, true);
+      const Tensor up = uniform(Shape{5, 4, 64, 64}, -1, 1, gen, Dtype::f64);
+      const Tensor y = conv2d(x, w, b, 1, 1, 1, groups);
+      const std::vector<double> yv = y.to_vector();
+      backward(sum(y * up));
+      const std::vector<double> xg = x.grad().to_vector(), wg = w.grad().to_vector(), bg = b.grad().to_vector();
+      std::vector<double> wsum(wg.size()), bsum(bg.size());
+      for (std::int64_t s = 0; s < 5; ++s) {
+        const Tensor xs(narrow(x, 0, s, 1).value().clone(), true);
+        const Tensor ws(w.value().clone(), true), bs(b.value().clone(), true);
+        const Tensor ys = conv2d(xs, ws, bs, 1, 1, 1, groups);
+        const std::vector<double> want = ys.to_vector();
+        backward(sum(ys * narrow(up, 0, s, 1)));
+        const std::vector<double> got(yv.begin() + s * 4 * 4096, yv.begin() + (s + 1) * 4 * 4096);
+        BOOST_TEST(got == want, tt::tolerance(1e-12) << tt::per_element());
+        const std::vector<double> dx_want = xs.grad().to_vector();
+        const std::vector<double> dx_got(xg.begin() + s * 8 * 4096, xg.begin() + (s + 1) * 8 * 4096);
+        BOOST_TEST(dx_got == dx_want, tt::tolerance(1e-12) << tt::per_element());
+        const std::vector<double> dw = ws.grad().to_vector(), db = bs.grad().to_vector();
+        for (std::size_t i = 0; i < wsum.size(); ++i) wsum[i] += dw[i];
+        for (std::size_t i = 0; i < bsum.size(); ++i) bsum[i] += db[i];
+      }
+      BOOST_TEST(wg == wsum, tt::tolerance(1e-10) << tt::per_element());
+      BOOST_TEST(bg == bsum, tt::tolerance(1e-10) << tt::per_element());
+    }
+  }
 }
 
 BOOST_AUTO_TEST_CASE(max_pool2d_picks_the_window_maxima_and_their_indices) {
