@@ -176,16 +176,15 @@ int main(int argc, char** argv) {
     if (dist && threads == 0) {
       threads = 1;  // one rank per core
     } else if (threads == 0) {
-      // Default threads: 1 for small models, 2 for models with a weight matrix of 100k entries or more. Measured
-      // here: seed preset 0.25 s per epoch on 1 thread, 0.34 s on 2; best preset 3.3 s on 1, 3.0 s on 2. A fixed
-      // count (not the core count) keeps results identical across machines, since threaded sgemm sums in another
-      // order.
-      // Convolutional models take 1: conv2d runs one small GEMM per sample, and with 2 threads on the shared 2-core
-      // machine (load 19) an epoch of 3,000 images of the cnn preset took 31.3 s instead of 8.3 s, and at load 4.6
-      // 6,000 images 3.09 s instead of 2.89 s (the results are identical).
+      // Default threads: 1 for small models, 2 for models with a weight matrix of 100k entries or more, and 2 for
+      // convolutional models. Measured here: seed preset 0.25 s per epoch on 1 thread, 0.34 s on 2; best preset
+      // 3.3 s on 1, 3.0 s on 2; cnn preset (conv2d on chunks of samples) 27.0 s on 1, 22.6 s on 2. A fixed count
+      // (not the core count) keeps results identical across machines, since threaded sgemm sums in another order.
       threads = 1;
       const std::vector<std::int64_t> sizes = nn::layer_sizes(p.config, features, classes);
-      if (!nn::is_convolutional(nn::model_arch(p.config)))
+      if (nn::is_convolutional(nn::model_arch(p.config)))
+        threads = static_cast<int>(std::min(2u, cores));
+      else
         for (std::size_t l = 0; l + 1 < sizes.size(); ++l)
           if (sizes[l] * sizes[l + 1] >= 100000) threads = static_cast<int>(std::min(2u, cores));
     }

@@ -220,8 +220,8 @@ inline Parsed parse(const std::vector<std::string>& args, unsigned cores) {
   option("--init", init, "NAME", "weight init: uniform (+-1/sqrt(fan_in)) or normal (N(0,1)) of the linear layers (uniform / uniform / uniform)");
   option("--seed", seed, "N", "seed of the generator for the initial weights and the shuffles, 0 to 2^64-1 (0)");
   option("--threads", threads, "N",
-         fmt::format("OpenBLAS threads, {} (1 / 2 / 1: 2 for an MLP with a weight matrix of 100k entries or "
-                     "more; this machine has {} cores)",
+         fmt::format("OpenBLAS threads, {} (1 / 2 / 2: 2 for a convolutional model or an MLP with a weight "
+                     "matrix of 100k entries or more; this machine has {} cores)",
                      threads_range.str(), cores));
   option("--data", data_dir, "DIR",
          fmt::format("folder of {{train,t10k}}-{{images-idx3,labels-idx1}}-ubyte[.gz] ({})", default_data_dir));
