@@ -272,6 +272,21 @@ BOOST_AUTO_TEST_CASE(gradients_by_hand) {
   BOOST_TEST(dsp[1] == 1.0);
 }
 
+// relu keeps a NaN (PyTorch's relu does; before, relu(NaN) was 0, which hid it from anomaly mode and the divergence
+// stop) and clamps -inf to 0; its gradient is 0 at a NaN, as PyTorch's threshold_backward gives, in float32 and 64.
+BOOST_AUTO_TEST_CASE(relu_keeps_nan_and_clamps_minus_infinity) {
+  const double inf = std::numeric_limits<double>::infinity();
+  for (const Dtype d : {Dtype::f32, Dtype::f64}) {
+    TapeScope scope;
+    Tensor x = tensor({-inf, -1.0, -0.0, 0.0, 2.0, inf, std::nan("")}, d, true);
+    const std::vector<double> v = relu(x).to_vector();
+    BOOST_TEST(std::vector<double>(v.begin(), v.end() - 1) == (std::vector<double>{0, 0, 0, 0, 2, inf}), tt::per_element());
+    BOOST_TEST(std::isnan(v.back()));
+    backward(sum(relu(x)));
+    BOOST_TEST(x.grad().to_vector() == (std::vector<double>{0, 0, 0, 0, 1, 1, 0}), tt::per_element());
+  }
+}
+
 // sign: -1, 0, 1 (0 for both zeros), NaN stays NaN (NumPy; PyTorch gives 0); its gradient is zeros, not undefined.
 BOOST_AUTO_TEST_CASE(sign_values_and_zero_gradient) {
   TapeScope scope;

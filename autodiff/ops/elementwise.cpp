@@ -184,7 +184,8 @@ Tensor sigmoid_backward(const Tensor& g, const Tensor& y, Site site) {
 /// forward:  max(x, 0)
 /// backward: dx += relu_backward(grad, x) = grad * (x > 0), fused in one pass
 Tensor relu(const Tensor& x, Site site) {
-  return make_op("relu", detail::map("relu", x.value(), [](auto v) { return v > 0 ? v : decltype(v)(0); }), {x},
+  // !(v <= 0): a NaN passes through, as in PyTorch (v > 0 ? v : 0 turned a NaN into 0 and hid it from anomaly mode).
+  return make_op("relu", detail::map("relu", x.value(), [](auto v) { return !(v <= 0) ? v : decltype(v)(0); }), {x},
                  [x](const Tensor& grad, const Tensor&, BackwardContext& dx) {
                    dx[0] += slope_backward("relu_backward", grad, x, 0.0, Site::current());
                  }, site);
