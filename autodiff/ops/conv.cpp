@@ -182,7 +182,8 @@ std::int64_t chunk_samples(const Geom& g) {
 template <class T>
 void samples_to_rows(const T* y, T* t, std::int64_t S, std::int64_t o, std::int64_t L) {
   for (std::int64_t s = 0; s < S; ++s)
-    for (std::int64_t oc = 0; oc < o; ++oc) std::memcpy(t + oc * S * L + s * L, y + (s * o + oc) * L, sizeof(T) * static_cast<std::size_t>(L));
+    for (std::int64_t oc = 0; oc < o; ++oc)
+      std::memcpy(t + oc * S * L + s * L, y + (s * o + oc) * L, sizeof(T) * static_cast<std::size_t>(L));
 }
 
 // C = op(A) op(B) + beta C, row-major, on BLAS.
@@ -208,7 +209,8 @@ Array forward_value(const Array& x, const Array& w, const Array* b, const Geom& 
     const T* pb = b ? b->data<T>() : nullptr;
     if (kg == 0) {
       for (std::int64_t s = 0; s < g.n; ++s)
-        for (std::int64_t oc = 0; oc < g.o; ++oc) std::fill(po + (s * g.o + oc) * L, po + (s * g.o + oc + 1) * L, pb ? pb[oc] : T(0));
+        for (std::int64_t oc = 0; oc < g.o; ++oc)
+          std::fill(po + (s * g.o + oc) * L, po + (s * g.o + oc + 1) * L, pb ? pb[oc] : T(0));
       return;
     }
     Array col, rows;
