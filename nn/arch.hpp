@@ -76,7 +76,9 @@ struct ModelShape {
 
 /// The model as a Sequential, drawing the parameters from gen layer by layer: for a convolutional architecture
 /// ImageInput, then per layer Conv2d(c, N, 3, 1, 1) + activation or MaxPool2d(2), then Flatten before the first
-/// fc layer (or the final one); each fcN is Linear + activation; last Linear(.., classes) + output activation.
+/// fc layer (or the final one); each fcN is Linear + activation; last Linear(.., classes) + output activation. A
+/// conv layer's activation is placed after the pools that follow it (the same function: the activations are
+/// non-decreasing and commute with max pooling, and there it has a quarter of the values per pool).
 /// An fc-only architecture draws exactly as nn::MLP with the same sizes and gives bit-identical outputs.
 /// @throws std::invalid_argument "arch: ..." when a pool layer gets images smaller than 2x2, or a size is bad.
 Sequential build_model(const std::vector<LayerSpec>& layers, const ModelShape& shape, std::mt19937_64& gen);
