@@ -168,7 +168,8 @@ void col2im(T* col, T* x, const Geom& g, std::int64_t ld) {
 // Samples per chunk: enough for about 2048 GEMM columns, and at most 2^20 elements (4 MB in float32) of im2col
 // matrix. Measured on conv_step's layers (2-core EPYC, OpenBLAS Cooperlake): at 2 threads 28x28x32 (784 columns
 // a sample) takes 1.4 ms a step at 2048 columns against 3.6 ms at 4096 and more (the chunk leaves the cache), and
-// 14x14x64 (196 a sample) 15 ms against 39 ms sample by sample; at 1 thread chunks change little.
+// 14x14x64 (196 a sample) 15 ms against 39 ms sample by sample (24 against 25 ms in a busier hour); at 1 thread
+// chunks change little.
 // A pointwise convolution has no im2col matrix (x is its own), so it goes sample by sample.
 std::int64_t chunk_samples(const Geom& g) {
   if (g.pointwise()) return 1;
@@ -178,7 +179,7 @@ std::int64_t chunk_samples(const Geom& g) {
   return std::clamp<std::int64_t>(std::min(by_cols, by_size), 1, std::max<std::int64_t>(g.n, 1));
 }
 
-// t [o, S*L] <-> y [S, o, L] for the S samples of a chunk.
+// t [o, S*L] from y [S, o, L], for the S samples of a chunk.
 template <class T>
 void samples_to_rows(const T* y, T* t, std::int64_t S, std::int64_t o, std::int64_t L) {
   for (std::int64_t s = 0; s < S; ++s)
