@@ -179,12 +179,25 @@ std::int64_t chunk_samples(const Geom& g) {
   return std::clamp<std::int64_t>(std::min(by_cols, by_size), 1, std::max<std::int64_t>(g.n, 1));
 }
 
-// t [o, S*L] from y [S, o, L], for the S samples of a chunk.
+// The im2col matrices of samples s0 .. s0+n-1 of x side by side in col, [c*kh*kw, n*L] (L = oh*ow).
 template <class T>
-void samples_to_rows(const T* y, T* t, std::int64_t S, std::int64_t o, std::int64_t L) {
-  for (std::int64_t s = 0; s < S; ++s)
-    for (std::int64_t oc = 0; oc < o; ++oc)
-      std::memcpy(t + oc * S * L + s * L, y + (s * o + oc) * L, sizeof(T) * static_cast<std::size_t>(L));
+void im2col_chunk(const T* x, T* col, const Geom& g, std::int64_t s0, std::int64_t n) {
+  const std::int64_t L = g.pixels(), sample = g.c * g.h * g.w;
+  for (std::int64_t s = 0; s < n; ++s) im2col(x + (s0 + s) * sample, col + s * L, g, n * L);
+}
+
+// The gradient of samples s0 .. s0+n-1, gy [N, o, L], as [o, n*L]: in place for one sample, else copied into
+// `scratch` (at least [o, n*L]; undefined when chunks are of one sample).
+template <class T>
+const T* grad_rows(const T* gy, Array& scratch, const Geom& g, std::int64_t s0, std::int64_t n) {
+  const std::int64_t L = g.pixels();
+  const T* first = gy + s0 * g.o * L;
+  if (n == 1) return first;
+  T* rows = scratch.data<T>();
+  for (std::int64_t s = 0; s < n; ++s)
+    for (std::int64_t oc = 0; oc < g.o; ++oc)
+      std::memcpy(rows + oc * n * L + s * L, first + (s * g.o + oc) * L, sizeof(T) * static_cast<std::size_t>(L));
+  return rows;
 }
 
 // C = op(A) op(B) + beta C, row-major, on BLAS.
@@ -221,7 +234,7 @@ Array forward_value(const Array& x, const Array& w, const Array* b, const Geom& 
     const T* pw = w.data<T>();
     for (std::int64_t s0 = 0; s0 < g.n; s0 += S) {
       const std::int64_t n = std::min(S, g.n - s0), ld = n * L;
-      for (std::int64_t s = 0; s < n && !g.pointwise(); ++s) im2col(px + (s0 + s) * sample, col.data<T>() + s * L, g, ld);
+      if (!g.pointwise()) im2col_chunk(px, col.data<T>(), g, s0, n);
       const T* pc = g.pointwise() ? px + s0 * sample : col.data<T>();
       T* dst = n == 1 ? po + s0 * g.o * L : rows.data<T>();
       if (n == 1 && pb)
@@ -260,11 +273,7 @@ Array input_grad_value(const Array& gy, const Array& w, const Geom& g) {
     const T* pw = w.data<T>();
     for (std::int64_t s0 = 0; s0 < g.n; s0 += S) {
       const std::int64_t n = std::min(S, g.n - s0), ld = n * L;
-      const T* gs = pg + s0 * g.o * L;
-      if (n > 1) {
-        samples_to_rows(gs, rows.data<T>(), n, g.o, L);
-        gs = rows.data<T>();
-      }
+      const T* gs = grad_rows<T>(pg, rows, g, s0, n);
       T* pc = g.pointwise() ? px + s0 * sample : col.data<T>();
       for (std::int64_t gi = 0; gi < g.groups; ++gi)
         gemm<T>(true, false, kg, ld, og, pw + gi * og * kg, kg, gs + gi * og * ld, ld, T(0), pc + gi * kg * ld, ld);
@@ -289,13 +298,9 @@ Array weight_grad_value(const Array& x, const Array& gy, const Geom& g) {
     const T* pg = gy.data<T>();
     for (std::int64_t s0 = 0; s0 < g.n; s0 += S) {
       const std::int64_t n = std::min(S, g.n - s0), ld = n * L;
-      for (std::int64_t s = 0; s < n && !g.pointwise(); ++s) im2col(px + (s0 + s) * sample, col.data<T>() + s * L, g, ld);
+      if (!g.pointwise()) im2col_chunk(px, col.data<T>(), g, s0, n);
       const T* pc = g.pointwise() ? px + s0 * sample : col.data<T>();
-      const T* gs = pg + s0 * g.o * L;
-      if (n > 1) {
-        samples_to_rows(gs, rows.data<T>(), n, g.o, L);
-        gs = rows.data<T>();
-      }
+      const T* gs = grad_rows<T>(pg, rows, g, s0, n);
       for (std::int64_t gi = 0; gi < g.groups; ++gi)
         gemm<T>(false, true, og, kg, ld, gs + gi * og * ld, ld, pc + gi * kg * ld, ld, T(1), pw + gi * og * kg, kg);
     }
