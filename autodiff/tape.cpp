@@ -14,6 +14,7 @@ namespace detail {
 constinit thread_local AUTODIFF_TLS Tape* current_tape = nullptr;
 constinit thread_local AUTODIFF_TLS bool grad_disabled = false;
 constinit thread_local AUTODIFF_TLS bool anomaly_on = false;
+constinit thread_local AUTODIFF_TLS bool op_by_op = false;
 
 std::uint64_t fresh_epoch() {
   static std::atomic<std::uint64_t> next{1};
@@ -23,7 +24,7 @@ std::uint64_t fresh_epoch() {
 
 std::string_view op_name(ScalarOp op) {
   static constexpr std::string_view names[] = {"leaf", "item", "add",  "sub",     "mul",  "div", "neg", "exp", "log", "sqrt",
-                                               "sin",  "cos",  "tanh", "sigmoid", "relu", "abs", "pow", "min", "max", "record", "custom"};
+                                               "sin",  "cos",  "tanh", "sigmoid", "relu", "abs", "pow", "min", "max", "record", "custom", "expr"};
   return names[static_cast<std::size_t>(op)];
 }
 

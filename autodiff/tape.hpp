@@ -137,6 +137,19 @@ class AnomalyMode {
   bool previous_;
 };
 
+/// Records one node per scalar op in its scope, each with its source line, instead of one node per statement: for
+/// graph export (to_dot) and the checking tools when every op should show. AnomalyMode does the same.
+class OpByOp {
+ public:
+  OpByOp() : previous_(detail::op_by_op) { detail::op_by_op = true; }
+  ~OpByOp() { detail::op_by_op = previous_; }
+  OpByOp(const OpByOp&) = delete;
+  OpByOp& operator=(const OpByOp&) = delete;
+
+ private:
+  bool previous_;
+};
+
 /// Options of backward and gradient, for designated initializers: `backward(loss, {.retain_graph = true})`.
 struct BackwardOptions {
   /// Gradient of the root; required when the root has more than one element (otherwise 1).

@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 namespace autodiff {
 
@@ -17,14 +18,19 @@ class Tape;
 
 /// Op codes of scalar nodes (one byte per node), for graph export and anomaly reports. `record` marks the position
 /// of a tensor op in the node stream, `item` an element read out of a tensor as a Var, and `custom` a node made by
-/// make_scalar_op (its name is kept beside it).
+/// make_scalar_op (its name is kept beside it), and `expr` a
+/// statement of several ops recorded as one node (`Var y = a * b + c;`).
 enum class ScalarOp : std::uint8_t {
-  leaf, item, add, sub, mul, div, neg, exp, log, sqrt, sin, cos, tanh, sigmoid, relu, abs, pow, min, max, record, custom
+  leaf, item, add, sub, mul, div, neg, exp, log, sqrt, sin, cos, tanh, sigmoid, relu, abs, pow, min, max, record, custom, expr
 };
 std::string_view op_name(ScalarOp op);
 
 namespace detail {
 class TapeStore;
+
+/// An expression of Vars not yet recorded (a * b + sin(c)): see ops/scalar.hpp.
+template <class T>
+concept ScalarExpression = requires { typename std::remove_cvref_t<T>::scalar_expression; };
 
 struct VarExtras {
   std::string label;
@@ -73,6 +79,9 @@ class Var {
  public:
   /// A new leaf with this value.
   Var(double value = 0.0);  // NOLINT: implicit, as micrograd's Value(2.0)
+  /// Records an expression of Vars (`Var y = a * b + sin(c);`) as one node with its partials.
+  template <detail::ScalarExpression E>
+  Var(const E& e);  // NOLINT: implicit, so an expression passes where a Var is taken
 
   /// The value (a leaf's current value, or the value an op computed).
   double value() const;

@@ -50,7 +50,7 @@ struct SumSin {
     Var s = x[0] * x[0] * sin(x[0]);
     for (std::size_t i = 1; i < x.size(); ++i) s += x[i] * x[i] * sin(x[i]);
     autodiff::backward(s);
-    bytes_per_op = autodiff::detail::store(tape).scalar_bytes_per_node();
+    bytes_per_op = autodiff::detail::store(tape).scalar_bytes_per_op();
     double g = 0;
     for (Var& v : x) {
       g += v.grad();

@@ -43,6 +43,7 @@ bool contains_all(const std::string& dot, std::initializer_list<std::string_view
 /// micrograd's README expression on scalar Vars: g = 24.7041, dg/da = 138.8338, dg/db = 645.5773.
 std::string micrograd_dot() {
   autodiff::TapeScope scope;
+  autodiff::OpByOp each_op;  // one node per op, as micrograd draws it (by default a statement is one node)
   Var a = -4.0, b = 2.0;
   a.label("a");
   b.label("b");

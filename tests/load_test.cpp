@@ -316,14 +316,17 @@ void* run_chain(void* arg) {
       autodiff::TapeScope scope(tape);
       {
         Var x = x0;
-        for (std::size_t i = 0; i < chain_nodes / 2; ++i) x = x * chain_a + chain_b;
+        for (std::size_t i = 0; i < chain_nodes / 2; ++i) {  // two statements, so two nodes per round
+          x = x * chain_a;
+          x = x + chain_b;
+        }
         r.build_seconds = seconds_since(start);
         r.nodes = tape.size();
         start = std::chrono::steady_clock::now();
         autodiff::backward(x);
         r.backward_seconds = seconds_since(start);
         r.value = x.value();
-        r.bytes_per_node = autodiff::detail::store(tape).scalar_bytes_per_node();
+        r.bytes_per_node = autodiff::detail::store(tape).scalar_bytes_per_op();
       }
       start = std::chrono::steady_clock::now();
     }

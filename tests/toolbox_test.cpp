@@ -420,12 +420,25 @@ BOOST_AUTO_TEST_CASE(to_dot_shows_labels_ops_and_edges_and_parses) {
   Var p = 2.0, q = -3.0;
   p.label("p");
   q.label("q");
+  {
+    autodiff::OpByOp each_op;  // one node per op, as micrograd draws it
+    Var r = p * q + tanh(p);
+    r.label("r");
+    autodiff::backward(r);
+    const std::string sdot = autodiff::to_dot(r);
+    for (const char* word : {"label=\"p\\nvalue", "label=\"q\\nvalue", "label=\"r\\nadd", "mul", "tanh", "->"})
+      BOOST_TEST(contains(sdot, word), word);
+  }
+  // Without it the statement is one node, `expr`, with an edge from each distinct operand.
   Var r = p * q + tanh(p);
   r.label("r");
   autodiff::backward(r);
   const std::string sdot = autodiff::to_dot(r);
-  for (const char* word : {"label=\"p\\nvalue", "label=\"q\\nvalue", "label=\"r\\nadd", "mul", "tanh", "->"})
-    BOOST_TEST(contains(sdot, word), word);
+  BOOST_TEST(contains(sdot, "label=\"r\\nexpr"));
+  BOOST_TEST(!contains(sdot, "tanh"));
+  std::size_t scalar_edges = 0;
+  for (std::size_t at = sdot.find("->"); at != std::string::npos; at = sdot.find("->", at + 2)) ++scalar_edges;
+  BOOST_TEST(scalar_edges == 2u);
 
   if (!has_dot()) {
     BOOST_TEST_MESSAGE("graphviz dot not found: parse check skipped");

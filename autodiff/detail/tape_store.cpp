@@ -36,6 +36,7 @@ void TapeStore::clear(std::string_view reason) {
   op_.clear();
   pin_.clear();
   pd_.clear();
+  scalar_ops_ = 0;
   grads_valid_ = 0;
   var_leaves_.clear();
   scalar_labels_.clear();
@@ -51,8 +52,8 @@ void TapeStore::clear(std::string_view reason) {
   release_pending_ = false;
 }
 
-double TapeStore::scalar_bytes_per_node() const {
-  const std::size_t n = val_.size() - records_.size();
+double TapeStore::scalar_bytes_per_op() const {
+  const auto n = scalar_ops_;
   if (n == 0) return 0.0;
   const double bytes = static_cast<double>(val_.size() * (sizeof(double) * 2 + sizeof(std::uint32_t) + sizeof(ScalarOp)) +
                                            pin_.size() * (sizeof(std::uint32_t) + sizeof(double)));
@@ -224,6 +225,14 @@ Var TapeStore::push_custom(OpName op, double value, std::span<const std::uint32_
   }
   custom_names_.insert_or_assign(static_cast<std::uint32_t>(val_.size()), op);
   return push(value, ScalarOp::custom, site);
+}
+
+void throw_stale_expression(const TapeStore& t) {
+  throw std::logic_error(fmt::format(
+      "Var expression: its operands were read on an earlier graph, another thread's tape or under NoGrad, and the "
+      "current tape (epoch {}) cannot record it; store an expression in a Var where it is written (Var y = a * b;, "
+      "not auto y = a * b;)",
+      t.epoch()));
 }
 
 std::string_view TapeStore::scalar_op_name(std::uint32_t i) const {

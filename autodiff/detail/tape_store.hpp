@@ -33,6 +33,7 @@ inline constexpr std::uint32_t no_record = UINT32_MAX;
 #define AUTODIFF_TLS __attribute__((tls_model("initial-exec")))
 extern constinit thread_local AUTODIFF_TLS bool grad_disabled;
 extern constinit thread_local AUTODIFF_TLS bool anomaly_on;
+extern constinit thread_local AUTODIFF_TLS bool op_by_op;  // OpByOp
 extern constinit thread_local AUTODIFF_TLS Tape* current_tape;
 
 /// A growable array of trivially copyable values with an unchecked push, so a scalar op checks capacity once.
@@ -190,9 +191,32 @@ class TapeStore {
       return v.node_.index;
     throw_bad_operand(*this, v.node_.tape, v.node_.epoch, op_name(op));
   }
+  /// True when expressions are recorded one node per op (AnomalyMode, OpByOp).
+  static bool op_by_op() { return anomaly_on || detail::op_by_op; }
+  /// Records a statement of `ops` elementary ops as one node with N partials, summing those of a repeated operand.
+  template <int N>
+  Var push_statement(double value, ScalarOp op, int ops, const std::uint32_t* in, const double* d) {
+    pin_.reserve_extra(N);
+    pd_.reserve_extra(N);
+    const std::size_t base = pin_.size();
+    for (int k = 0; k < N; ++k) {
+      std::size_t q = base;
+      const std::size_t n = pin_.size();
+      while (q < n && pin_[q] != in[k]) ++q;
+      if (q < n) {
+        pd_[q] += d[k];
+      } else {
+        pin_.push_unchecked(in[k]);
+        pd_.push_unchecked(d[k]);
+      }
+    }
+    scalar_ops_ += static_cast<std::uint64_t>(ops - 1);
+    return push(value, op, Site::unknown());
+  }
   Var push(double value, ScalarOp op, const Site& site) {
     if (anomaly_on) [[unlikely]]
       note_scalar_site(value, op, site);
+    ++scalar_ops_;
     const auto i = static_cast<std::uint32_t>(val_.size());
     val_.push_back(value);
     pend_.push_back(static_cast<std::uint32_t>(pin_.size()));
@@ -238,8 +262,9 @@ class TapeStore {
   const std::uint32_t* pend_data() const { return pend_.data(); }
   const std::uint32_t* pin_data() const { return pin_.data(); }
   const double* pd_data() const { return pd_.data(); }
-  /// Bytes the scalar columns hold per scalar node (value, grad, op code, partial offsets and partials).
-  double scalar_bytes_per_node() const;
+  /// Bytes the scalar columns hold (value, grad, op code, partial offsets and partials, leaf registrations included)
+  /// per elementary scalar op recorded: a statement `a * b + c` counts two.
+  double scalar_bytes_per_op() const;
 
   // Tensor recording.
   /// The input entry for tensor `t` used by `op` on this tape: its record (registering a leaf on first use) or a
@@ -325,6 +350,7 @@ class TapeStore {
   Column<ScalarOp> op_;
   Column<std::uint32_t> pin_;
   Column<double> pd_;
+  std::uint64_t scalar_ops_ = 0;  // elementary scalar ops recorded this epoch
   std::vector<double> grads_;  // sized to the largest tape seen; valid below grads_valid_
   std::size_t grads_valid_ = 0;
   std::vector<VarSlot> var_leaves_;

@@ -1,4 +1,7 @@
-// Scalar Var ops, inline: each records its value and its partial derivatives (a Jacobian tape, as Adept and XAD).
+// Scalar Var ops, inline. An expression of Vars (a * b + sin(c)) is a small value object that holds its operands'
+// values and tape positions; it is recorded when it becomes a Var, as one node with one partial per distinct operand
+// (statement-level recording on a Jacobian tape, as Adept and XAD do). Under AnomalyMode and OpByOp every op is its
+// own node, with its own source line.
 #pragma once
 
 #include "autodiff/tape.hpp"
@@ -6,8 +9,26 @@
 #include <cmath>
 #include <initializer_list>
 #include <span>
+#include <type_traits>
+#include <utility>
 
 namespace autodiff {
+
+/// The base of every expression of Vars not yet recorded (`a * b + sin(c)`): what it offers before it becomes a Var.
+/// It lives in namespace autodiff so that argument-dependent lookup finds the operators and functions.
+template <class Self>
+struct VarExpr {
+  using scalar_expression = void;
+  /// The value, computed when the expression was built.
+  double value() const { return static_cast<const Self&>(*this).v; }
+  template <class T = void>
+  double grad() const {
+    static_assert(!std::is_void_v<T> && false,
+                  "a Var expression has no grad: store it in a Var first (Var y = a * b; not auto y = a * b;)");
+    return 0;
+  }
+};
+
 
 namespace detail {
 // f returns the value and writes d(value)/dx.
@@ -107,107 +128,337 @@ inline Var rdiv(double c, const Var& b, const Site& site) {
   const double vb = t.scalar_value(i), r = c / vb;
   return t.push(r, ScalarOp::div, site, i, -r / vb);
 }
-}  // namespace detail
+// ---- Op definitions: value and derivative, shared by the expression nodes and the one-node-per-op recorders ----
 
-inline Var operator+(Here<Var> a, const Var& b) { return detail::add(a.value, b, a.site); }
-inline Var operator-(Here<Var> a, const Var& b) { return detail::sub(a.value, b, a.site); }
-inline Var operator*(Here<Var> a, const Var& b) { return detail::mul(a.value, b, a.site); }
-inline Var operator/(Here<Var> a, const Var& b) { return detail::div(a.value, b, a.site); }
-inline Var operator+(Here<Var> a, double b) { return detail::add(a.value, b, a.site); }
-inline Var operator-(Here<Var> a, double b) { return detail::sub(a.value, b, a.site); }
-inline Var operator*(Here<Var> a, double b) { return detail::mul(a.value, b, a.site); }
-inline Var operator/(Here<Var> a, double b) { return detail::div(a.value, b, a.site); }
-inline Var operator+(double a, Here<Var> b) { return detail::add(b.value, a, b.site); }
-inline Var operator-(double a, Here<Var> b) { return detail::rsub(a, b.value, b.site); }
-inline Var operator*(double a, Here<Var> b) { return detail::mul(b.value, a, b.site); }
-inline Var operator/(double a, Here<Var> b) { return detail::rdiv(a, b.value, b.site); }
-/// forward: -x.  backward: dx -= grad
-inline Var operator-(Here<Var> x) {
-  return detail::unary(x.value, ScalarOp::neg, x.site, [](double v, double& d) {
-    d = -1.0;
-    return -v;
-  });
-}
-
-inline Var& operator+=(Var& a, Here<Var> b) { return a = detail::add(a, b.value, b.site); }
-inline Var& operator-=(Var& a, Here<Var> b) { return a = detail::sub(a, b.value, b.site); }
-inline Var& operator*=(Var& a, Here<Var> b) { return a = detail::mul(a, b.value, b.site); }
-inline Var& operator/=(Var& a, Here<Var> b) { return a = detail::div(a, b.value, b.site); }
-inline Var& operator+=(Var& a, double b) { return a = detail::add(a, b, Site::current()); }
-inline Var& operator-=(Var& a, double b) { return a = detail::sub(a, b, Site::current()); }
-inline Var& operator*=(Var& a, double b) { return a = detail::mul(a, b, Site::current()); }
-inline Var& operator/=(Var& a, double b) { return a = detail::div(a, b, Site::current()); }
-
-/// forward: exp(x).  backward: dx += grad * result
-inline Var exp(const Var& x, Site site = Site::current()) {
-  return detail::unary(x, ScalarOp::exp, site, [](double v, double& d) { return d = std::exp(v); });
-}
-/// forward: log(x) (NaN for x < 0, as <cmath>).  backward: dx += grad / x
-inline Var log(const Var& x, Site site = Site::current()) {
-  return detail::unary(x, ScalarOp::log, site, [](double v, double& d) {
-    d = 1.0 / v;
-    return std::log(v);
-  });
-}
-/// forward: sqrt(x).  backward: dx += grad * 0.5 / result
-inline Var sqrt(const Var& x, Site site = Site::current()) {
-  return detail::unary(x, ScalarOp::sqrt, site, [](double v, double& d) {
+// Unary ops: operator()(x, d) returns the value and writes d(value)/dx.
+struct NegF {
+  static constexpr ScalarOp code = ScalarOp::neg;
+  double operator()(double v, double& d) const { return d = -1.0, -v; }
+};
+struct ExpF {
+  static constexpr ScalarOp code = ScalarOp::exp;
+  double operator()(double v, double& d) const { return d = std::exp(v); }
+};
+struct LogF {
+  static constexpr ScalarOp code = ScalarOp::log;
+  double operator()(double v, double& d) const { return d = 1.0 / v, std::log(v); }
+};
+struct SqrtF {
+  static constexpr ScalarOp code = ScalarOp::sqrt;
+  double operator()(double v, double& d) const {
     const double r = std::sqrt(v);
     d = 0.5 / r;
     return r;
-  });
-}
-/// forward: sin(x).  backward: dx += grad * cos(x)
-inline Var sin(const Var& x, Site site = Site::current()) {
-  return detail::unary(x, ScalarOp::sin, site, [](double v, double& d) {
-    d = std::cos(v);
-    return std::sin(v);
-  });
-}
-/// forward: cos(x).  backward: dx -= grad * sin(x)
-inline Var cos(const Var& x, Site site = Site::current()) {
-  return detail::unary(x, ScalarOp::cos, site, [](double v, double& d) {
-    d = -std::sin(v);
-    return std::cos(v);
-  });
-}
-/// forward: tanh(x).  backward: dx += grad * (1 - result^2)
-inline Var tanh(const Var& x, Site site = Site::current()) {
-  return detail::unary(x, ScalarOp::tanh, site, [](double v, double& d) {
+  }
+};
+struct SinF {
+  static constexpr ScalarOp code = ScalarOp::sin;
+  double operator()(double v, double& d) const { return d = std::cos(v), std::sin(v); }
+};
+struct CosF {
+  static constexpr ScalarOp code = ScalarOp::cos;
+  double operator()(double v, double& d) const { return d = -std::sin(v), std::cos(v); }
+};
+struct TanhF {
+  static constexpr ScalarOp code = ScalarOp::tanh;
+  double operator()(double v, double& d) const {
     const double r = std::tanh(v);
     d = 1.0 - r * r;
     return r;
-  });
-}
-/// forward: 1 / (1 + exp(-x)), split by sign so exp never overflows.  backward: dx += grad * result * (1 - result)
-inline Var sigmoid(const Var& x, Site site = Site::current()) {
-  return detail::unary(x, ScalarOp::sigmoid, site, [](double v, double& d) {
+  }
+};
+struct SigmoidF {  // split by sign so exp never overflows
+  static constexpr ScalarOp code = ScalarOp::sigmoid;
+  double operator()(double v, double& d) const {
     const double r = v >= 0 ? 1.0 / (1.0 + std::exp(-v)) : std::exp(v) / (1.0 + std::exp(v));
     d = r * (1.0 - r);
     return r;
-  });
+  }
+};
+struct ReluF {  // a NaN stays NaN, as the tensor relu
+  static constexpr ScalarOp code = ScalarOp::relu;
+  double operator()(double v, double& d) const { return d = v > 0 ? 1.0 : 0.0, !(v <= 0) ? v : 0.0; }
+};
+struct AbsF {
+  static constexpr ScalarOp code = ScalarOp::abs;
+  double operator()(double v, double& d) const { return d = v > 0 ? 1.0 : (v < 0 ? -1.0 : 0.0), std::fabs(v); }
+};
+struct PowF {  // x^p
+  static constexpr ScalarOp code = ScalarOp::pow;
+  double p;
+  double operator()(double v, double& d) const { return d = p == 0.0 ? 0.0 : p * std::pow(v, p - 1.0), std::pow(v, p); }
+};
+struct RPowF {  // a^y
+  static constexpr ScalarOp code = ScalarOp::pow;
+  double a;
+  double operator()(double v, double& d) const {
+    const double r = std::pow(a, v);
+    d = r == 0.0 ? 0.0 : r * std::log(a);
+    return r;
+  }
+};
+
+// Binary ops: value(a, b, da, db) returns the value and writes its partials; record(...) records one node.
+struct AddOp {
+  static constexpr ScalarOp code = ScalarOp::add;
+  static double value(double a, double b, double& da, double& db) { return da = 1.0, db = 1.0, a + b; }
+  static Var record(const Var& a, const Var& b, const Site& s) { return add(a, b, s); }
+  static Var record(const Var& a, double b, const Site& s) { return add(a, b, s); }
+  static Var record(double a, const Var& b, const Site& s) { return add(b, a, s); }
+};
+struct SubOp {
+  static constexpr ScalarOp code = ScalarOp::sub;
+  static double value(double a, double b, double& da, double& db) { return da = 1.0, db = -1.0, a - b; }
+  static Var record(const Var& a, const Var& b, const Site& s) { return sub(a, b, s); }
+  static Var record(const Var& a, double b, const Site& s) { return sub(a, b, s); }
+  static Var record(double a, const Var& b, const Site& s) { return rsub(a, b, s); }
+};
+struct MulOp {
+  static constexpr ScalarOp code = ScalarOp::mul;
+  static double value(double a, double b, double& da, double& db) { return da = b, db = a, a * b; }
+  static Var record(const Var& a, const Var& b, const Site& s) { return mul(a, b, s); }
+  static Var record(const Var& a, double b, const Site& s) { return mul(a, b, s); }
+  static Var record(double a, const Var& b, const Site& s) { return mul(b, a, s); }
+};
+struct DivOp {
+  static constexpr ScalarOp code = ScalarOp::div;
+  static double value(double a, double b, double& da, double& db) {
+    const double r = a / b;
+    da = 1.0 / b;
+    db = -r / b;
+    return r;
+  }
+  static Var record(const Var& a, const Var& b, const Site& s) { return div(a, b, s); }
+  static Var record(const Var& a, double b, const Site& s) { return div(a, b, s); }
+  static Var record(double a, const Var& b, const Site& s) { return rdiv(a, b, s); }
+};
+
+// ---- Expression nodes ----
+// Every node has: `v`, its value; `operands` (Vars it reads, repeats counted) and `ops` (elementary ops it does);
+// on(epoch) (every operand was resolved on that tape epoch); partials<K>(in, d, m) (writes the positions of its
+// operands and m * d(v)/d(operand), from slot K on); flat(tape) (records it one node per op, as the op-by-op mode).
+
+/// A Var read by an expression: resolved onto the recording tape when the expression is built, so the expression
+/// keeps numbers (value, position, epoch), never a reference that could dangle.
+struct Operand {
+  static constexpr int operands = 1, ops = 0;
+  double v;
+  std::uint32_t pos;
+  std::uint64_t epoch;  // 0: read under NoGrad, recorded nowhere
+  bool on(std::uint64_t e) const { return epoch == e; }
+  template <int K>
+  void partials(std::uint32_t* in, double* d, double m) const {
+    in[K] = pos;
+    d[K] = m;
+  }
+  Var flat(TapeStore& t) const { return t.var_at(pos); }
+};
+inline Operand operand(const Var& x, ScalarOp op) {
+  if (grad_disabled) [[unlikely]]
+    return {x.value(), 0, 0};
+  TapeStore& t = recording();
+  const std::uint32_t i = t.slot(x, op);
+  return {t.scalar_value(i), i, t.epoch()};
 }
-/// forward: max(x, 0).  backward: dx += grad * (x > 0)
-inline Var relu(const Var& x, Site site = Site::current()) {
-  return detail::unary(x, ScalarOp::relu, site, [](double v, double& d) {
-    d = v > 0 ? 1.0 : 0.0;
-    return v > 0 ? v : 0.0;
-  });
+
+/// A plain number in an expression.
+struct Constant {
+  static constexpr int operands = 0, ops = 0;
+  double v;
+  bool on(std::uint64_t) const { return true; }
+  template <int K>
+  void partials(std::uint32_t*, double*, double) const {}
+};
+
+template <class F, class A>
+struct Unary : VarExpr<Unary<F, A>> {
+  static constexpr int operands = A::operands, ops = A::ops + 1;
+  static constexpr ScalarOp code = ops == 1 ? F::code : ScalarOp::expr;
+  A a;
+  F f;
+  Site site;
+  double v, d;
+  Unary(const A& a_, F f_, const Site& s) : a(a_), f(f_), site(s) { v = f(a.v, d); }
+  bool on(std::uint64_t e) const { return a.on(e); }
+  template <int K>
+  void partials(std::uint32_t* in, double* dd, double m) const {
+    a.template partials<K>(in, dd, m * d);
+  }
+  Var flat(TapeStore& t) const { return unary(a.flat(t), F::code, site, f); }
+};
+
+template <class Op, class A, class B>
+struct Binary : VarExpr<Binary<Op, A, B>> {
+  static constexpr int operands = A::operands + B::operands, ops = A::ops + B::ops + 1;
+  static constexpr ScalarOp code = ops == 1 ? Op::code : ScalarOp::expr;
+  A a;
+  B b;
+  Site site;
+  double v, da, db;
+  Binary(const A& a_, const B& b_, const Site& s) : a(a_), b(b_), site(s) { v = Op::value(a.v, b.v, da, db); }
+  bool on(std::uint64_t e) const { return a.on(e) && b.on(e); }
+  template <int K>
+  void partials(std::uint32_t* in, double* d, double m) const {
+    a.template partials<K>(in, d, m * da);
+    b.template partials<K + A::operands>(in, d, m * db);
+  }
+  Var flat(TapeStore& t) const {
+    if constexpr (std::is_same_v<A, Constant>)
+      return Op::record(a.v, b.flat(t), site);
+    else if constexpr (std::is_same_v<B, Constant>)
+      return Op::record(a.flat(t), b.v, site);
+    else
+      return Op::record(a.flat(t), b.flat(t), site);
+  }
+};
+
+[[noreturn]] void throw_stale_expression(const TapeStore& t);
+
+/// Records an expression as one node with a partial per distinct operand (statement-level recording), or one node per
+/// op under AnomalyMode and OpByOp; under NoGrad it is a constant.
+template <class E>
+Var record(const E& e) {
+  if (grad_disabled) [[unlikely]]
+    return Var(e.v);
+  TapeStore& t = recording();
+  if (!e.on(t.epoch())) [[unlikely]]
+    throw_stale_expression(t);
+  if (t.op_by_op()) [[unlikely]]
+    return e.flat(t);
+  std::uint32_t in[E::operands];
+  double d[E::operands];
+  e.template partials<0>(in, d, 1.0);
+  return t.push_statement<E::operands>(e.v, E::code, E::ops, in, d);
 }
+
+// The node for an operand of an operator or function: a Var is resolved, a number is a constant, an expression is
+// itself.
+inline Operand node(const Var& x, ScalarOp op) { return operand(x, op); }
+template <ScalarExpression E>
+const E& node(const E& e, ScalarOp) {
+  return e;
+}
+template <class T>
+  requires std::is_arithmetic_v<T>
+Constant node(T c, ScalarOp) {
+  return {static_cast<double>(c)};
+}
+template <class T>
+using node_t = std::remove_cvref_t<decltype(node(std::declval<const T&>(), ScalarOp::leaf))>;
+
+/// What a scalar operator accepts: a Var, an expression of Vars or a number.
+template <class T>
+concept ScalarArg = std::is_same_v<std::remove_cvref_t<T>, Var> || ScalarExpression<T> || std::is_arithmetic_v<std::remove_cvref_t<T>>;
+
+template <class Op, class A, class B>
+Binary<Op, node_t<A>, node_t<B>> binary(const A& a, const B& b, const Site& site) {
+  return {node(a, Op::code), node(b, Op::code), site};
+}
+template <class F, class A>
+Unary<F, node_t<A>> unary_expr(const A& a, F f, const Site& site) {
+  return {node(a, F::code), f, site};
+}
+}  // namespace detail
+
+template <detail::ScalarExpression E>
+Var::Var(const E& e) : Var(detail::record(e)) {}
+
+// Operators: the left operand carries the caller's line when it is a Var (Here), else the expression does.
+#define AUTODIFF_SCALAR_OPERATOR(sym, Op)                                                                       \
+  template <detail::ScalarArg B>                                                                                \
+  auto operator sym(Here<Var> a, const B& b) {                                                                  \
+    return detail::binary<detail::Op>(a.value, b, a.site);                                                      \
+  }                                                                                                             \
+  template <detail::ScalarExpression A, detail::ScalarArg B>                                                    \
+  auto operator sym(const A& a, const B& b) {                                                                   \
+    return detail::binary<detail::Op>(a, b, a.site);                                                            \
+  }                                                                                                             \
+  template <class C>                                                                                            \
+    requires std::is_arithmetic_v<C>                                                                            \
+  auto operator sym(C a, Here<Var> b) {                                                                         \
+    return detail::binary<detail::Op>(a, b.value, b.site);                                                      \
+  }                                                                                                             \
+  template <class C, detail::ScalarExpression B>                                                                \
+    requires std::is_arithmetic_v<C>                                                                            \
+  auto operator sym(C a, const B& b) {                                                                          \
+    return detail::binary<detail::Op>(a, b, b.site);                                                            \
+  }
+AUTODIFF_SCALAR_OPERATOR(+, AddOp)
+AUTODIFF_SCALAR_OPERATOR(-, SubOp)
+AUTODIFF_SCALAR_OPERATOR(*, MulOp)
+AUTODIFF_SCALAR_OPERATOR(/, DivOp)
+#undef AUTODIFF_SCALAR_OPERATOR
+
+/// forward: -x.  backward: dx -= grad
+inline auto operator-(Here<Var> x) { return detail::unary_expr(x.value, detail::NegF{}, x.site); }
+template <detail::ScalarExpression E>
+auto operator-(const E& x) {
+  return detail::unary_expr(x, detail::NegF{}, x.site);
+}
+
+// Compound assignment records `a = a op b` as one statement (the line is the caller's for a Var operand, the
+// expression's otherwise).
+#define AUTODIFF_SCALAR_ASSIGN(sym, Op)                                                     \
+  inline Var& operator sym##=(Var& a, Here<Var> b) {                                        \
+    return a = detail::record(detail::binary<detail::Op>(a, b.value, b.site));              \
+  }                                                                                         \
+  template <detail::ScalarExpression E>                                                     \
+  Var& operator sym##=(Var& a, const E& b) {                                                \
+    return a = detail::record(detail::binary<detail::Op>(a, b, b.site));                    \
+  }                                                                                         \
+  template <class C>                                                                        \
+    requires std::is_arithmetic_v<C>                                                        \
+  Var& operator sym##=(Var& a, C b) {                                                       \
+    return a = detail::record(detail::binary<detail::Op>(a, b, Site::current()));           \
+  }
+AUTODIFF_SCALAR_ASSIGN(+, AddOp)
+AUTODIFF_SCALAR_ASSIGN(-, SubOp)
+AUTODIFF_SCALAR_ASSIGN(*, MulOp)
+AUTODIFF_SCALAR_ASSIGN(/, DivOp)
+#undef AUTODIFF_SCALAR_ASSIGN
+
+// Functions of one Var or expression: each returns an expression (stored as a Var, it is recorded).
+#define AUTODIFF_SCALAR_FUNCTION(name, F)                                                       \
+  inline auto name(const Var& x, Site site = Site::current()) {                                 \
+    return detail::unary_expr(x, detail::F{}, site);                                            \
+  }                                                                                             \
+  template <detail::ScalarExpression E>                                                         \
+  auto name(const E& x, Site site = Site::current()) {                                          \
+    return detail::unary_expr(x, detail::F{}, site);                                            \
+  }
+/// forward: exp(x).  backward: dx += grad * result
+AUTODIFF_SCALAR_FUNCTION(exp, ExpF)
+/// forward: log(x) (NaN for x < 0, as <cmath>).  backward: dx += grad / x
+AUTODIFF_SCALAR_FUNCTION(log, LogF)
+/// forward: sqrt(x).  backward: dx += grad * 0.5 / result
+AUTODIFF_SCALAR_FUNCTION(sqrt, SqrtF)
+/// forward: sin(x).  backward: dx += grad * cos(x)
+AUTODIFF_SCALAR_FUNCTION(sin, SinF)
+/// forward: cos(x).  backward: dx -= grad * sin(x)
+AUTODIFF_SCALAR_FUNCTION(cos, CosF)
+/// forward: tanh(x).  backward: dx += grad * (1 - result^2)
+AUTODIFF_SCALAR_FUNCTION(tanh, TanhF)
+/// forward: 1 / (1 + exp(-x)), split by sign so exp never overflows.  backward: dx += grad * result * (1 - result)
+AUTODIFF_SCALAR_FUNCTION(sigmoid, SigmoidF)
+/// forward: max(x, 0) (NaN stays NaN).  backward: dx += grad * (x > 0)
+AUTODIFF_SCALAR_FUNCTION(relu, ReluF)
 /// forward: |x|.  backward: dx += grad * sign(x)
-inline Var abs(const Var& x, Site site = Site::current()) {
-  return detail::unary(x, ScalarOp::abs, site, [](double v, double& d) {
-    d = v > 0 ? 1.0 : (v < 0 ? -1.0 : 0.0);
-    return std::fabs(v);
-  });
-}
+AUTODIFF_SCALAR_FUNCTION(abs, AbsF)
+#undef AUTODIFF_SCALAR_FUNCTION
+
 /// forward: x^p.  backward: dx += grad * p * x^(p-1)
-inline Var pow(const Var& x, double p, Site site = Site::current()) {
-  return detail::unary(x, ScalarOp::pow, site, [p](double v, double& d) {
-    d = p == 0.0 ? 0.0 : p * std::pow(v, p - 1.0);
-    return std::pow(v, p);
-  });
+inline auto pow(const Var& x, double p, Site site = Site::current()) { return detail::unary_expr(x, detail::PowF{p}, site); }
+template <detail::ScalarExpression E>
+auto pow(const E& x, double p, Site site = Site::current()) {
+  return detail::unary_expr(x, detail::PowF{p}, site);
 }
+/// forward: a^y.  backward: dy += grad * result * log(a)
+inline auto pow(double a, const Var& y, Site site = Site::current()) { return detail::unary_expr(y, detail::RPowF{a}, site); }
+template <detail::ScalarExpression E>
+auto pow(double a, const E& y, Site site = Site::current()) {
+  return detail::unary_expr(y, detail::RPowF{a}, site);
+}
+
 /// forward: x^y.  backward: dx += grad * y * x^(y-1), dy += grad * result * log(x)
 inline Var pow(const Var& x, const Var& y, Site site = Site::current()) {
   if (detail::grad_disabled) [[unlikely]]
@@ -216,14 +467,6 @@ inline Var pow(const Var& x, const Var& y, Site site = Site::current()) {
   const std::uint32_t i = t.slot(x, ScalarOp::pow), j = t.slot(y, ScalarOp::pow);
   const double vx = t.scalar_value(i), vy = t.scalar_value(j), r = std::pow(vx, vy);
   return t.push(r, ScalarOp::pow, site, i, vy == 0.0 ? 0.0 : vy * std::pow(vx, vy - 1.0), j, r == 0.0 ? 0.0 : r * std::log(vx));
-}
-/// forward: a^y.  backward: dy += grad * result * log(a)
-inline Var pow(double a, const Var& y, Site site = Site::current()) {
-  return detail::unary(y, ScalarOp::pow, site, [a](double v, double& d) {
-    const double r = std::pow(a, v);
-    d = r == 0.0 ? 0.0 : r * std::log(a);
-    return r;
-  });
 }
 /// forward: min(a, b) (ties pick a).  backward: the chosen input gets grad
 inline Var min(const Var& a, const Var& b, Site site = Site::current()) {
