@@ -125,9 +125,10 @@ struct Walker {
       const std::uint32_t* pend = s.pend_data();
       const std::uint32_t* pin = s.pin_data();
       const double* pd = s.pd_data();
+      const ScalarOp* op = s.op_data();
       for (std::int64_t i = hi; i >= lo; --i) {
         const double g = grads[i];
-        if (g == 0.0) continue;
+        if (g == 0.0 || op[i] == ScalarOp::leaf) continue;
         const std::uint32_t e = pend[i];
         for (std::uint32_t p = i ? pend[i - 1] : 0; p < e; ++p) grads[pin[p]] += g * pd[p];
       }

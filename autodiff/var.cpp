@@ -140,6 +140,7 @@ std::string Var::label() const {
 }
 
 HookHandle Var::register_hook(std::function<double(double)> fn) {
+  share();  // a node grown by += after this would hand the hook a different node's gradient
   std::shared_ptr<detail::HookList<double>>* list;
   if (leaf_) {
     if (!leaf_->extras) leaf_->extras = std::make_unique<detail::VarExtras>();

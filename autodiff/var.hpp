@@ -25,8 +25,13 @@ enum class ScalarOp : std::uint8_t {
 };
 std::string_view op_name(ScalarOp op);
 
+class Var;
+
 namespace detail {
 class TapeStore;
+
+template <class E>
+bool extend(Var& z, const E& e, double sign);
 
 /// An expression of Vars not yet recorded (a * b + sin(c)): see ops/scalar.hpp.
 template <class T>
@@ -82,6 +87,30 @@ class Var {
   /// Records an expression of Vars (`Var y = a * b + sin(c);`) as one node with its partials.
   template <detail::ScalarExpression E>
   Var(const E& e);  // NOLINT: implicit, so an expression passes where a Var is taken
+  Var(const Var& o) : node_(o.node_), value_(o.value_), leaf_(o.leaf_) { o.share(); }
+  Var(Var&& o) noexcept
+      : node_(std::move(o.node_)), value_(o.value_), leaf_(std::move(o.leaf_)),
+        sole_(o.sole_.exchange(false, std::memory_order_relaxed)) {}
+  Var& operator=(const Var& o) {
+    if (this != &o) {
+      node_ = o.node_;
+      value_ = o.value_;
+      leaf_ = o.leaf_;
+      sole_.store(false, std::memory_order_relaxed);
+      o.share();
+    }
+    return *this;
+  }
+  Var& operator=(Var&& o) noexcept {
+    if (this != &o) {
+      node_ = std::move(o.node_);
+      value_ = o.value_;
+      leaf_ = std::move(o.leaf_);
+      sole_.store(o.sole_.exchange(false, std::memory_order_relaxed), std::memory_order_relaxed);
+    }
+    return *this;
+  }
+  ~Var() = default;
 
   /// The value (a leaf's current value, or the value an op computed).
   double value() const;
@@ -108,15 +137,24 @@ class Var {
   std::uint64_t epoch() const { return node_.epoch; }
   std::uint32_t index() const { return node_.index; }
   detail::VarLeaf* leaf() const { return leaf_.get(); }
+  /// For the engine: another handle or an expression now names this op node, so `+=` may no longer grow it in place.
+  void share() const {
+    if (sole_.load(std::memory_order_relaxed)) [[unlikely]]
+      sole_.store(false, std::memory_order_relaxed);
+  }
 
  private:
   friend class detail::TapeStore;
-  Var(Tape* tape, std::uint64_t epoch, std::uint32_t index, double value) noexcept
-      : node_(tape, epoch, index), value_(value) {}
-
+  template <class E>
+  friend bool detail::extend(Var& z, const E& e, double sign);
+  Var(Tape* tape, std::uint64_t epoch, std::uint32_t index, double value, bool sole) noexcept
+      : node_(tape, epoch, index), value_(value), sole_(sole) {}
   detail::NodeRef node_;
   double value_ = 0.0;  // op nodes: the value computed
   detail::Ref<detail::VarLeaf> leaf_;
+  // True while this handle is the only one naming its op node, which then may grow in place (z += w * x appends to
+  // z's node instead of recording a new one). Atomic: copying a Var is a read, and may happen on several threads.
+  mutable std::atomic<bool> sole_{false};
 };
 
 }  // namespace autodiff

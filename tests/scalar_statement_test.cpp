@@ -154,3 +154,107 @@ BOOST_AUTO_TEST_CASE(compound_assignment_is_one_statement) {
   const std::string dot = to_dot(z);
   BOOST_TEST(count(dot, "->") >= 2u);
 }
+
+// ---- z += ...: a running sum grows one node ---------------------------------------------------------------------
+
+namespace {
+std::size_t op_nodes(const Tape& tape) {
+  const auto& s = detail::store(tape);
+  std::size_t n = 0;
+  for (std::uint32_t i = 0; i < s.positions(); ++i) n += s.scalar_op(i) != ScalarOp::leaf;
+  return n;
+}
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_running_sum_is_one_node_with_the_right_gradients) {
+  Tape tape;
+  TapeScope scope(tape);
+  std::vector<Var> w;
+  std::vector<double> x;
+  for (int k = 0; k < 50; ++k) {
+    w.emplace_back(0.01 * k - 0.2);
+    x.push_back(std::sin(k));
+  }
+  Var b = 0.3;
+  Var z = b;
+  for (int k = 0; k < 50; ++k) z += w[k] * x[k];
+  z -= w[3];  // a Var term, subtracted
+  z += 0.5;
+  BOOST_TEST(op_nodes(tape) == 1u);
+  double want = 0.3 + 0.5 - w[3].value();
+  for (int k = 0; k < 50; ++k) want += w[k].value() * x[k];
+  BOOST_TEST(z.value() == want, tt::tolerance(1e-14));
+  Var c = sigmoid(z);
+  backward(c);
+  const double s = c.value() * (1 - c.value());
+  BOOST_TEST(b.grad() == s, tt::tolerance(1e-15));
+  for (int k = 0; k < 50; ++k) BOOST_TEST(w[k].grad() == s * (x[k] - (k == 3 ? 1.0 : 0.0)), tt::tolerance(1e-14));
+}
+
+BOOST_AUTO_TEST_CASE(sum_of_x_squared_sin_x_is_one_node) {
+  Tape tape;
+  TapeScope scope(tape);
+  std::vector<Var> x;
+  for (int i = 0; i < 100; ++i) x.emplace_back(0.04 * i - 2);
+  Var s = x[0] * x[0] * sin(x[0]);
+  for (int i = 1; i < 100; ++i) s += x[i] * x[i] * sin(x[i]);
+  BOOST_TEST(op_nodes(tape) == 1u);
+  backward(s);
+  for (const Var& v : x) {
+    const double a = v.value();
+    BOOST_TEST(v.grad() == 2 * a * std::sin(a) + a * a * std::cos(a), tt::tolerance(1e-13));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(another_handle_keeps_the_node_it_names) {
+  Tape tape;
+  TapeScope scope(tape);
+  Var a = 2.0, w = 3.0;
+  // A copy: z0 keeps naming a * a, so z += w records a new node.
+  Var z = a * a;
+  const Var z0 = z;
+  z += w;
+  BOOST_TEST(z0.value() == 4.0);
+  BOOST_TEST(z.value() == 7.0);
+  backward(z0, {.retain_graph = true});
+  BOOST_TEST(w.grad() == 0.0);
+  BOOST_TEST(a.grad() == 4.0);
+  a.zero_grad();
+  // An expression that read z: it keeps z's value and node.
+  Var y = a * 1.0;
+  auto e = y * 2.0;
+  y += w;
+  Var f = e;
+  backward(f, {.retain_graph = true});
+  BOOST_TEST(f.value() == 4.0);
+  BOOST_TEST(w.grad() == 0.0);
+  BOOST_TEST(a.grad() == 2.0);
+  // z += z doubles z.
+  Var u = a * 1.0;
+  u += u;
+  BOOST_TEST(u.value() == 4.0);
+  a.zero_grad();
+  backward(u, {.retain_graph = true});
+  BOOST_TEST(a.grad() == 2.0);
+  // A node a backward already walked is not grown: its earlier gradient stays its own.
+  Var v = a * 1.0;
+  backward(v, {.retain_graph = true});
+  v += w;
+  a.zero_grad();
+  w.zero_grad();
+  backward(v);
+  BOOST_TEST(a.grad() == 1.0);
+  BOOST_TEST(w.grad() == 1.0);
+}
+
+BOOST_AUTO_TEST_CASE(a_hook_sees_the_gradient_of_the_node_it_was_registered_on) {
+  Tape tape;
+  TapeScope scope(tape);
+  Var a = 2.0, w = 3.0;
+  Var z = a * 1.0;
+  auto handle = z.register_hook([](double g) { return 10 * g; });
+  z += w;  // a new node: the hook stays on a * 1
+  backward(z);
+  BOOST_TEST(a.grad() == 10.0);
+  BOOST_TEST(w.grad() == 1.0);
+}

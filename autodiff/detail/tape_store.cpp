@@ -37,6 +37,7 @@ void TapeStore::clear(std::string_view reason) {
   pin_.clear();
   pd_.clear();
   scalar_ops_ = 0;
+  open_ = UINT32_MAX;
   grads_valid_ = 0;
   var_leaves_.clear();
   scalar_labels_.clear();
@@ -61,6 +62,7 @@ double TapeStore::scalar_bytes_per_op() const {
 }
 
 std::uint32_t TapeStore::next_position(std::uint32_t count) {
+  open_ = UINT32_MAX;  // a tensor record may read the open node
   const auto pos = static_cast<std::uint32_t>(val_.size());
   for (std::uint32_t j = 0; j < count; ++j) {
     val_.push_back(0.0);

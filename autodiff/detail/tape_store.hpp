@@ -213,6 +213,27 @@ class TapeStore {
     scalar_ops_ += static_cast<std::uint64_t>(ops - 1);
     return push(value, op, Site::unknown());
   }
+  /// The op node that `z += ...` may extend in place: the newest op node, when only Var leaf registrations came after
+  /// it and no backward has walked it; UINT32_MAX when none.
+  std::uint32_t open_node() const { return open_ < grads_valid_ ? UINT32_MAX : open_; }
+  /// Appends N partials (times `sign`) and `ops` elementary ops to the open node, whose value becomes `value`.
+  template <int N>
+  void extend_open(double value, int ops, const std::uint32_t* in, const double* d, double sign) {
+    pin_.reserve_extra(N);
+    pd_.reserve_extra(N);
+    for (int k = 0; k < N; ++k) {
+      pin_.push_unchecked(in[k]);
+      pd_.push_unchecked(sign * d[k]);
+    }
+    // The open node's partials end the partial columns, and so does the newest position's end (a leaf registration's
+    // range is never read: see scalar_inputs), so the next node starts after them.
+    const auto end = static_cast<std::uint32_t>(pin_.size());
+    pend_[open_] = end;
+    pend_[pend_.size() - 1] = end;
+    val_[open_] = value;
+    op_[open_] = ScalarOp::expr;
+    scalar_ops_ += static_cast<std::uint64_t>(ops);
+  }
   Var push(double value, ScalarOp op, const Site& site) {
     if (anomaly_on) [[unlikely]]
       note_scalar_site(value, op, site);
@@ -221,7 +242,8 @@ class TapeStore {
     val_.push_back(value);
     pend_.push_back(static_cast<std::uint32_t>(pin_.size()));
     op_.push_back(op);
-    return Var(tape_, epoch_, i, value);
+    open_ = i;
+    return Var(tape_, epoch_, i, value, true);
   }
   Var push(double value, ScalarOp op, const Site& site, std::uint32_t a, double da) {
     pin_.reserve_extra(1);
@@ -240,7 +262,7 @@ class TapeStore {
     return push(value, op, site);
   }
   /// A handle to scalar node i.
-  Var var_at(std::uint32_t i) const { return Var(tape_, epoch_, i, val_[i]); }
+  Var var_at(std::uint32_t i) const { return Var(tape_, epoch_, i, val_[i], false); }
   /// Records a node with any number of partials (make_scalar_op), named `op`.
   Var push_custom(OpName op, double value, std::span<const std::uint32_t> inputs, std::span<const double> partials,
                   const Site& site);
@@ -250,15 +272,21 @@ class TapeStore {
   double scalar_grad(std::uint32_t i) const { return i < grads_valid_ ? grads_[i] : 0.0; }
   ScalarOp scalar_op(std::uint32_t i) const { return op_[i]; }
   /// Partials of scalar node i: inputs and d(node)/d(input).
+  /// A leaf registration has none; its range in the columns is not read, as `z += ...` may have grown the op node
+  /// before it (extend_open).
   std::span<const std::uint32_t> scalar_inputs(std::uint32_t i) const {
+    if (op_[i] == ScalarOp::leaf) return {};
     const std::uint32_t b = i ? pend_[i - 1] : 0;
     return {pin_.data() + b, pin_.data() + pend_[i]};
   }
   std::span<const double> scalar_partials(std::uint32_t i) const {
+    if (op_[i] == ScalarOp::leaf) return {};
     const std::uint32_t b = i ? pend_[i - 1] : 0;
     return {pd_.data() + b, pd_.data() + pend_[i]};
   }
-  /// The raw partial columns, for the reverse sweep: partials of node i are [pend[i-1], pend[i]) (0 for i = 0).
+  /// The raw partial columns, for the reverse sweep: partials of op node i are [pend[i-1], pend[i]) (0 for i = 0);
+  /// skip leaf registrations (op code leaf).
+  const ScalarOp* op_data() const { return op_.data(); }
   const std::uint32_t* pend_data() const { return pend_.data(); }
   const std::uint32_t* pin_data() const { return pin_.data(); }
   const double* pd_data() const { return pd_.data(); }
@@ -351,6 +379,7 @@ class TapeStore {
   Column<std::uint32_t> pin_;
   Column<double> pd_;
   std::uint64_t scalar_ops_ = 0;  // elementary scalar ops recorded this epoch
+  std::uint32_t open_ = UINT32_MAX;  // see open_node()
   std::vector<double> grads_;  // sized to the largest tape seen; valid below grads_valid_
   std::size_t grads_valid_ = 0;
   std::vector<VarSlot> var_leaves_;

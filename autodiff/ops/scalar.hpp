@@ -258,6 +258,7 @@ inline Operand operand(const Var& x, ScalarOp op) {
     return {x.value(), 0, 0};
   TapeStore& t = recording();
   const std::uint32_t i = t.slot(x, op);
+  x.share();
   return {t.scalar_value(i), i, t.epoch()};
 }
 
@@ -331,6 +332,22 @@ Var record(const E& e) {
   return t.push_statement<E::operands>(e.v, E::code, E::ops, in, d);
 }
 
+/// `z += e` (sign 1) or `z -= e` (sign -1) in place: appends e's partials to z's node when z is the only handle to
+/// the tape's open node (see TapeStore::open_node), so a sum of many terms is one node. False when it cannot.
+template <class E>
+bool extend(Var& z, const E& e, double sign) {
+  if (!z.sole_.load(std::memory_order_relaxed) || grad_disabled || TapeStore::op_by_op()) return false;
+  TapeStore& t = recording();
+  if (z.node_.epoch != t.epoch() || z.node_.index != t.open_node() || !e.on(t.epoch())) return false;
+  constexpr int n = E::operands;
+  std::uint32_t in[n > 0 ? n : 1];
+  double d[n > 0 ? n : 1];
+  e.template partials<0>(in, d, 1.0);
+  z.value_ += sign * e.v;
+  t.extend_open<n>(z.value_, E::ops + 1, in, d, sign);
+  return true;
+}
+
 // The node for an operand of an operator or function: a Var is resolved, a number is a constant, an expression is
 // itself.
 inline Operand node(const Var& x, ScalarOp op) { return operand(x, op); }
@@ -396,20 +413,30 @@ auto operator-(const E& x) {
   return detail::unary_expr(x, detail::NegF{}, x.site);
 }
 
-// Compound assignment records `a = a op b` as one statement (the line is the caller's for a Var operand, the
-// expression's otherwise).
-#define AUTODIFF_SCALAR_ASSIGN(sym, Op)                                                     \
-  inline Var& operator sym##=(Var& a, Here<Var> b) {                                        \
-    return a = detail::record(detail::binary<detail::Op>(a, b.value, b.site));              \
-  }                                                                                         \
-  template <detail::ScalarExpression E>                                                     \
-  Var& operator sym##=(Var& a, const E& b) {                                                \
-    return a = detail::record(detail::binary<detail::Op>(a, b, b.site));                    \
-  }                                                                                         \
-  template <class C>                                                                        \
-    requires std::is_arithmetic_v<C>                                                        \
-  Var& operator sym##=(Var& a, C b) {                                                       \
-    return a = detail::record(detail::binary<detail::Op>(a, b, Site::current()));           \
+namespace detail {
+template <class Op, class N>
+Var& compound(Var& a, const N& b, const Site& site) {
+  if constexpr (std::is_same_v<Op, AddOp> || std::is_same_v<Op, SubOp>)
+    if (extend(a, b, std::is_same_v<Op, AddOp> ? 1.0 : -1.0)) return a;
+  return a = record(Binary<Op, Operand, N>(operand(a, Op::code), b, site));
+}
+}  // namespace detail
+
+// Compound assignment records `a = a op b` as one statement; `a += b` and `a -= b` append to a's node instead when a
+// is the newest op node and no other handle names it, so a running sum (z += w[k] * x[k]) is one node. The line is
+// the caller's for a Var operand, the expression's otherwise.
+#define AUTODIFF_SCALAR_ASSIGN(sym, Op)                                                              \
+  inline Var& operator sym##=(Var& a, Here<Var> b) {                                                 \
+    return detail::compound<detail::Op>(a, detail::operand(b.value, detail::Op::code), b.site);    \
+  }                                                                                                  \
+  template <detail::ScalarExpression E>                                                              \
+  Var& operator sym##=(Var& a, const E& b) {                                                         \
+    return detail::compound<detail::Op>(a, b, b.site);                                             \
+  }                                                                                                  \
+  template <class C>                                                                                 \
+    requires std::is_arithmetic_v<C>                                                                 \
+  Var& operator sym##=(Var& a, C b) {                                                                \
+    return detail::compound<detail::Op>(a, detail::Constant{static_cast<double>(b)}, Site::current()); \
   }
 AUTODIFF_SCALAR_ASSIGN(+, AddOp)
 AUTODIFF_SCALAR_ASSIGN(-, SubOp)
