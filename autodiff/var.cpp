@@ -103,16 +103,9 @@ TapeStore& live(const NodeRef& n, std::string_view what) {
 
 Var::Var(double value) : leaf_(detail::Ref<detail::VarLeaf>::adopt(detail::new_var_leaf())) { leaf_->value = value; }
 
-double Var::value() const {
-  if (leaf_) return leaf_->value;
-  if (!node_.tape) throw std::logic_error("Var::value: empty handle (a moved-from Var)");
-  return value_;
-}
+double Var::empty_value() { throw std::logic_error("Var::value: empty handle (a moved-from Var)"); }
 
-double Var::grad() const {
-  if (leaf_) return std::atomic_ref<double>(leaf_->grad).load(std::memory_order_relaxed);
-  return detail::live(node_, "Var::grad").scalar_grad(node_.index);
-}
+double Var::node_grad() const { return detail::live(node_, "Var::grad").scalar_grad(node_.index); }
 
 void Var::set_value(double v) {
   if (!leaf_) throw std::logic_error("Var::set_value: not a leaf (op results are computed, not set)");
@@ -120,9 +113,6 @@ void Var::set_value(double v) {
   leaf_->version.fetch_add(1, std::memory_order_relaxed);
 }
 
-void Var::zero_grad() {
-  if (leaf_) std::atomic_ref<double>(leaf_->grad).store(0.0, std::memory_order_relaxed);
-}
 
 Var& Var::label(std::string name) {
   if (leaf_) {

@@ -113,16 +113,24 @@ class Var {
   ~Var() = default;
 
   /// The value (a leaf's current value, or the value an op computed).
-  double value() const;
+  double value() const {
+    if (leaf_) return leaf_->value;
+    return node_.tape ? value_ : empty_value();
+  }
   /// Leaf: accumulated grad. Op node: its grad from the latest backward on its tape that walked it (0 if none did).
   /// @throws std::logic_error for an op node whose tape was cleared or released (the message says why).
-  double grad() const;
+  double grad() const {
+    if (leaf_) return std::atomic_ref<double>(leaf_->grad).load(std::memory_order_relaxed);
+    return node_grad();
+  }
   bool is_leaf() const { return static_cast<bool>(leaf_); }
   /// Sets a leaf's value (for optimizers); graphs recorded before then refuse backward.
   /// @throws std::logic_error on an op node.
   void set_value(double v);
   /// Resets a leaf's grad to 0.
-  void zero_grad();
+  void zero_grad() {
+    if (leaf_) std::atomic_ref<double>(leaf_->grad).store(0.0, std::memory_order_relaxed);
+  }
   /// A user label shown by errors, DOT export and anomaly reports.
   Var& label(std::string name);
   std::string label() const;
@@ -144,6 +152,8 @@ class Var {
   }
 
  private:
+  [[noreturn]] static double empty_value();
+  double node_grad() const;
   friend class detail::TapeStore;
   template <class E>
   friend bool detail::extend(Var& z, const E& e, double sign);
