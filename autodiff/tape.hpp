@@ -109,45 +109,43 @@ class TapeScope {
   const void* previous_thread_;
 };
 
-/// Disables recording in its scope: ops compute values only (inference, optimizer updates).
-class NoGrad {
+namespace detail {
+/// Sets one of this thread's mode flags for a scope and restores its previous value after: NoGrad, AnomalyMode and
+/// OpByOp. Scopes nest.
+class FlagScope {
  public:
-  NoGrad() : previous_(detail::grad_disabled) { detail::grad_disabled = true; }
-  ~NoGrad() { detail::grad_disabled = previous_; }
-  NoGrad(const NoGrad&) = delete;
-  NoGrad& operator=(const NoGrad&) = delete;
+  explicit FlagScope(bool& flag) : flag_(flag), previous_(flag) { flag = true; }
+  ~FlagScope() { flag_ = previous_; }
+  FlagScope(const FlagScope&) = delete;
+  FlagScope& operator=(const FlagScope&) = delete;
 
  private:
+  bool& flag_;
   bool previous_;
+};
+}  // namespace detail
+
+/// Disables recording in its scope: ops compute values only (inference, optimizer updates).
+class NoGrad : detail::FlagScope {
+ public:
+  NoGrad() : FlagScope(detail::grad_disabled) {}
 };
 
 inline bool grad_enabled() { return !detail::grad_disabled; }
 
 /// Anomaly mode for its scope: the first non-finite value (forward) or gradient (backward, including one created
 /// when gradients are summed) throws AnomalyError naming the op, its label, input shapes and the creating source line.
-/// Costs one predictable branch per op when off.
-class AnomalyMode {
+/// Costs one predictable branch per op when off. Scalar expressions are recorded one node per op meanwhile.
+class AnomalyMode : detail::FlagScope {
  public:
-  AnomalyMode() : previous_(detail::anomaly_on) { detail::anomaly_on = true; }
-  ~AnomalyMode() { detail::anomaly_on = previous_; }
-  AnomalyMode(const AnomalyMode&) = delete;
-  AnomalyMode& operator=(const AnomalyMode&) = delete;
-
- private:
-  bool previous_;
+  AnomalyMode() : FlagScope(detail::anomaly_on) {}
 };
 
 /// Records one node per scalar op in its scope, each with its source line, instead of one node per statement: for
-/// graph export (to_dot) and the checking tools when every op should show. AnomalyMode does the same.
-class OpByOp {
+/// graph export (to_dot) when every op should show.
+class OpByOp : detail::FlagScope {
  public:
-  OpByOp() : previous_(detail::op_by_op) { detail::op_by_op = true; }
-  ~OpByOp() { detail::op_by_op = previous_; }
-  OpByOp(const OpByOp&) = delete;
-  OpByOp& operator=(const OpByOp&) = delete;
-
- private:
-  bool previous_;
+  OpByOp() : FlagScope(detail::op_by_op) {}
 };
 
 /// Options of backward and gradient, for designated initializers: `backward(loss, {.retain_graph = true})`.
