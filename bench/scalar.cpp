@@ -234,5 +234,6 @@ int main() {
   fmt::print("scalar_mlp ratio={}\n", bench::sig3(tb[1] / tb[0]));
   fmt::print("# scalar_mlp 784-16-16-10 params=13002 plain_us={} tape_us={} (evaluate + gradient + clear)\n",
              bench::sig3(tb[0] * 1e6), bench::sig3(tb[1] * 1e6));
-  fmt::print("bytes_per_op={:.0f}\n", a.bytes_per_op);
+  fmt::print("bytes_per_op={:.1f}\n", a.bytes_per_op);
+  fmt::print("# bytes_per_op: sumsin's tape bytes (node columns, partials, leaf table) per elementary op (4 per term)\n");
 }

@@ -54,7 +54,9 @@ BOOST_AUTO_TEST_CASE(a_statement_is_one_node_and_sums_the_partials_of_a_repeated
   BOOST_TEST(x.grad() == 2 * v * std::sin(v) + v * v * std::cos(v), tt::tolerance(1e-15));
   BOOST_TEST(s.grad() == 1.0);
   BOOST_TEST(y.value() == 1.5 + v * v * std::sin(v), tt::tolerance(1e-15));
-  BOOST_TEST(detail::store(tape).scalar_bytes_per_op() > 0.0);
+  // Four ops (add, mul, mul, sin); three positions of 21 bytes (value, grad, partial end, op code), two partials of
+  // 12 bytes (position, value) and two leaf-table entries.
+  BOOST_TEST(detail::store(tape).scalar_bytes_per_op() == (3 * 21 + 2 * 12 + 2 * sizeof(detail::VarSlot)) / 4.0);
 }
 
 BOOST_AUTO_TEST_CASE(a_single_op_keeps_its_op_code) {

@@ -57,7 +57,8 @@ double TapeStore::scalar_bytes_per_op() const {
   const auto n = scalar_ops_;
   if (n == 0) return 0.0;
   const double bytes = static_cast<double>(val_.size() * (sizeof(double) * 2 + sizeof(std::uint32_t) + sizeof(ScalarOp)) +
-                                           pin_.size() * (sizeof(std::uint32_t) + sizeof(double)));
+                                           pin_.size() * (sizeof(std::uint32_t) + sizeof(double)) +
+                                           var_leaves_.size() * sizeof(VarSlot));
   return bytes / static_cast<double>(n);
 }
 

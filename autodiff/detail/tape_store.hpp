@@ -290,8 +290,8 @@ class TapeStore {
   const std::uint32_t* pend_data() const { return pend_.data(); }
   const std::uint32_t* pin_data() const { return pin_.data(); }
   const double* pd_data() const { return pd_.data(); }
-  /// Bytes the scalar columns hold (value, grad, op code, partial offsets and partials, leaf registrations included)
-  /// per elementary scalar op recorded: a statement `a * b + c` counts two.
+  /// Bytes the scalar columns hold (value, grad, op code, partial offsets and partials, and the table of registered
+  /// Var leaves) per elementary scalar op recorded: a statement `a * b + c` counts two.
   double scalar_bytes_per_op() const;
 
   // Tensor recording.
