@@ -181,6 +181,33 @@ BOOST_AUTO_TEST_CASE(leaf_shared_by_two_threads_gets_every_update, *boost::unit_
   BOOST_TEST(p.grad().to_vector() == std::vector<double>({per, per, per}), tt::per_element());
 }
 
+// An op node copied on two threads at once: copying is a read for the user, though it tells the node that `+=` may no
+// longer grow it in place (an atomic flag, so ThreadSanitizer sees no race); the copies keep the value they named.
+BOOST_AUTO_TEST_CASE(var_copied_on_two_threads_then_grown, *boost::unit_test::label("threads")) {
+  TapeScope scope;
+  Var a = 2.0, w = 3.0;
+  Var z = a * 1.0;
+  double seen[2] = {0, 0};
+  auto copy = [&](int k) {
+    for (int i = 0; i < 10000; ++i) {
+      const Var c = z;
+      seen[k] += c.value();
+    }
+  };
+  std::thread t0(copy, 0), t1(copy, 1);
+  t0.join();
+  t1.join();
+  BOOST_TEST(seen[0] == 20000.0);
+  BOOST_TEST(seen[1] == 20000.0);
+  const Var before = z;
+  z += w;  // a new node: `before` still names a * 1
+  BOOST_TEST(before.value() == 2.0);
+  BOOST_TEST(z.value() == 5.0);
+  backward(before);
+  BOOST_TEST(a.grad() == 1.0);
+  BOOST_TEST(w.grad() == 0.0);
+}
+
 // ---- epochs never wrap ---------------------------------------------------------------------------------------
 
 BOOST_AUTO_TEST_CASE(epochs_are_64_bit_and_every_clear_makes_old_handles_stale) {
