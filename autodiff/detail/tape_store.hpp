@@ -191,11 +191,9 @@ class TapeStore {
       return v.node_.index;
     throw_bad_operand(*this, v.node_.tape, v.node_.epoch, op_name(op));
   }
-  /// True when expressions are recorded one node per op (AnomalyMode, OpByOp).
-  static bool op_by_op() { return anomaly_on || detail::op_by_op; }
-  /// Records a statement of `ops` elementary ops as one node with N partials, summing those of a repeated operand.
+  /// Appends N partials, summing those of a repeated operand; returns where they start.
   template <int N>
-  Var push_statement(double value, ScalarOp op, int ops, const std::uint32_t* in, const double* d) {
+  std::size_t append_merged(const std::uint32_t* in, const double* d) {
     pin_.reserve_extra(N);
     pd_.reserve_extra(N);
     const std::size_t base = pin_.size();
@@ -210,6 +208,14 @@ class TapeStore {
         pd_.push_unchecked(d[k]);
       }
     }
+    return base;
+  }
+  /// True when expressions are recorded one node per op (AnomalyMode, OpByOp).
+  static bool op_by_op() { return anomaly_on || detail::op_by_op; }
+  /// Records a statement of `ops` elementary ops as one node with N partials, summing those of a repeated operand.
+  template <int N>
+  Var push_statement(double value, ScalarOp op, int ops, const std::uint32_t* in, const double* d) {
+    append_merged<N>(in, d);
     scalar_ops_ += static_cast<std::uint64_t>(ops - 1);
     return push(value, op, Site::unknown());
   }
@@ -219,12 +225,8 @@ class TapeStore {
   /// Appends N partials (times `sign`) and `ops` elementary ops to the open node, whose value becomes `value`.
   template <int N>
   void extend_open(double value, int ops, const std::uint32_t* in, const double* d, double sign) {
-    pin_.reserve_extra(N);
-    pd_.reserve_extra(N);
-    for (int k = 0; k < N; ++k) {
-      pin_.push_unchecked(in[k]);
-      pd_.push_unchecked(sign * d[k]);
-    }
+    const std::size_t base = append_merged<N>(in, d);
+    for (std::size_t q = base; q < pd_.size(); ++q) pd_[q] *= sign;
     // The open node's partials end the partial columns, and so does the newest position's end (a leaf registration's
     // range is never read: see scalar_inputs), so the next node starts after them.
     const auto end = static_cast<std::uint32_t>(pin_.size());

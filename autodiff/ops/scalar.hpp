@@ -12,6 +12,10 @@
 #include <type_traits>
 #include <utility>
 
+// Expression building and recording are forced inline: a statement's nodes must dissolve into registers, or each
+// operator copies the tree built so far (GCC otherwise keeps `a * b` as a call that returns a 72-byte object).
+#define AUTODIFF_EXPR_INLINE [[gnu::always_inline]] inline
+
 namespace autodiff {
 
 /// The base of every expression of Vars not yet recorded (`a * b + sin(c)`): what it offers before it becomes a Var.
@@ -247,13 +251,13 @@ struct Operand {
   std::uint64_t epoch;  // 0: read under NoGrad, recorded nowhere
   bool on(std::uint64_t e) const { return epoch == e; }
   template <int K>
-  void partials(std::uint32_t* in, double* d, double m) const {
+  AUTODIFF_EXPR_INLINE void partials(std::uint32_t* in, double* d, double m) const {
     in[K] = pos;
     d[K] = m;
   }
   Var flat(TapeStore& t) const { return t.var_at(pos); }
 };
-inline Operand operand(const Var& x, ScalarOp op) {
+AUTODIFF_EXPR_INLINE Operand operand(const Var& x, ScalarOp op) {
   if (grad_disabled) [[unlikely]]
     return {x.value(), 0, 0};
   TapeStore& t = recording();
@@ -268,7 +272,7 @@ struct Constant {
   double v;
   bool on(std::uint64_t) const { return true; }
   template <int K>
-  void partials(std::uint32_t*, double*, double) const {}
+  AUTODIFF_EXPR_INLINE void partials(std::uint32_t*, double*, double) const {}
 };
 
 template <class F, class A>
@@ -279,10 +283,10 @@ struct Unary : VarExpr<Unary<F, A>> {
   F f;
   Site site;
   double v, d;
-  Unary(const A& a_, F f_, const Site& s) : a(a_), f(f_), site(s) { v = f(a.v, d); }
+  AUTODIFF_EXPR_INLINE Unary(const A& a_, F f_, const Site& s) : a(a_), f(f_), site(s) { v = f(a.v, d); }
   bool on(std::uint64_t e) const { return a.on(e); }
   template <int K>
-  void partials(std::uint32_t* in, double* dd, double m) const {
+  AUTODIFF_EXPR_INLINE void partials(std::uint32_t* in, double* dd, double m) const {
     a.template partials<K>(in, dd, m * d);
   }
   Var flat(TapeStore& t) const { return unary(a.flat(t), F::code, site, f); }
@@ -296,10 +300,10 @@ struct Binary : VarExpr<Binary<Op, A, B>> {
   B b;
   Site site;
   double v, da, db;
-  Binary(const A& a_, const B& b_, const Site& s) : a(a_), b(b_), site(s) { v = Op::value(a.v, b.v, da, db); }
+  AUTODIFF_EXPR_INLINE Binary(const A& a_, const B& b_, const Site& s) : a(a_), b(b_), site(s) { v = Op::value(a.v, b.v, da, db); }
   bool on(std::uint64_t e) const { return a.on(e) && b.on(e); }
   template <int K>
-  void partials(std::uint32_t* in, double* d, double m) const {
+  AUTODIFF_EXPR_INLINE void partials(std::uint32_t* in, double* d, double m) const {
     a.template partials<K>(in, d, m * da);
     b.template partials<K + A::operands>(in, d, m * db);
   }
@@ -318,7 +322,7 @@ struct Binary : VarExpr<Binary<Op, A, B>> {
 /// Records an expression as one node with a partial per distinct operand (statement-level recording), or one node per
 /// op under AnomalyMode and OpByOp; under NoGrad it is a constant.
 template <class E>
-Var record(const E& e) {
+AUTODIFF_EXPR_INLINE Var record(const E& e) {
   if (grad_disabled) [[unlikely]]
     return Var(e.v);
   TapeStore& t = recording();
@@ -335,7 +339,7 @@ Var record(const E& e) {
 /// `z += e` (sign 1) or `z -= e` (sign -1) in place: appends e's partials to z's node when z is the only handle to
 /// the tape's open node (see TapeStore::open_node), so a sum of many terms is one node. False when it cannot.
 template <class E>
-bool extend(Var& z, const E& e, double sign) {
+AUTODIFF_EXPR_INLINE bool extend(Var& z, const E& e, double sign) {
   if (!z.sole_.load(std::memory_order_relaxed) || grad_disabled || TapeStore::op_by_op()) return false;
   TapeStore& t = recording();
   if (z.node_.epoch != t.epoch() || z.node_.index != t.open_node() || !e.on(t.epoch())) return false;
@@ -350,7 +354,7 @@ bool extend(Var& z, const E& e, double sign) {
 
 // The node for an operand of an operator or function: a Var is resolved, a number is a constant, an expression is
 // itself.
-inline Operand node(const Var& x, ScalarOp op) { return operand(x, op); }
+AUTODIFF_EXPR_INLINE Operand node(const Var& x, ScalarOp op) { return operand(x, op); }
 template <ScalarExpression E>
 const E& node(const E& e, ScalarOp) {
   return e;
@@ -368,26 +372,26 @@ template <class T>
 concept ScalarArg = std::is_same_v<std::remove_cvref_t<T>, Var> || ScalarExpression<T> || std::is_arithmetic_v<std::remove_cvref_t<T>>;
 
 template <class Op, class A, class B>
-Binary<Op, node_t<A>, node_t<B>> binary(const A& a, const B& b, const Site& site) {
+AUTODIFF_EXPR_INLINE Binary<Op, node_t<A>, node_t<B>> binary(const A& a, const B& b, const Site& site) {
   return {node(a, Op::code), node(b, Op::code), site};
 }
 template <class F, class A>
-Unary<F, node_t<A>> unary_expr(const A& a, F f, const Site& site) {
+AUTODIFF_EXPR_INLINE Unary<F, node_t<A>> unary_expr(const A& a, F f, const Site& site) {
   return {node(a, F::code), f, site};
 }
 }  // namespace detail
 
 template <detail::ScalarExpression E>
-Var::Var(const E& e) : Var(detail::record(e)) {}
+AUTODIFF_EXPR_INLINE Var::Var(const E& e) : Var(detail::record(e)) {}
 
 // Operators: the left operand carries the caller's line when it is a Var (Here), else the expression does.
 #define AUTODIFF_SCALAR_OPERATOR(sym, Op)                                                                       \
   template <detail::ScalarArg B>                                                                                \
-  auto operator sym(Here<Var> a, const B& b) {                                                                  \
+  AUTODIFF_EXPR_INLINE auto operator sym(Here<Var> a, const B& b) {                                                                  \
     return detail::binary<detail::Op>(a.value, b, a.site);                                                      \
   }                                                                                                             \
   template <detail::ScalarExpression A, detail::ScalarArg B>                                                    \
-  auto operator sym(const A& a, const B& b) {                                                                   \
+  AUTODIFF_EXPR_INLINE auto operator sym(const A& a, const B& b) {                                                                   \
     return detail::binary<detail::Op>(a, b, a.site);                                                            \
   }                                                                                                             \
   template <class C>                                                                                            \
@@ -415,7 +419,7 @@ auto operator-(const E& x) {
 
 namespace detail {
 template <class Op, class N>
-Var& compound(Var& a, const N& b, const Site& site) {
+AUTODIFF_EXPR_INLINE Var& compound(Var& a, const N& b, const Site& site) {
   if constexpr (std::is_same_v<Op, AddOp> || std::is_same_v<Op, SubOp>)
     if (extend(a, b, std::is_same_v<Op, AddOp> ? 1.0 : -1.0)) return a;
   return a = record(Binary<Op, Operand, N>(operand(a, Op::code), b, site));
@@ -446,11 +450,11 @@ AUTODIFF_SCALAR_ASSIGN(/, DivOp)
 
 // Functions of one Var or expression: each returns an expression (stored as a Var, it is recorded).
 #define AUTODIFF_SCALAR_FUNCTION(name, F)                                                       \
-  inline auto name(const Var& x, Site site = Site::current()) {                                 \
+  AUTODIFF_EXPR_INLINE auto name(const Var& x, Site site = Site::current()) {                                 \
     return detail::unary_expr(x, detail::F{}, site);                                            \
   }                                                                                             \
   template <detail::ScalarExpression E>                                                         \
-  auto name(const E& x, Site site = Site::current()) {                                          \
+  AUTODIFF_EXPR_INLINE auto name(const E& x, Site site = Site::current()) {                                          \
     return detail::unary_expr(x, detail::F{}, site);                                            \
   }
 /// forward: exp(x).  backward: dx += grad * result
