@@ -106,12 +106,12 @@ void check_record_versions(const TapeStore& s, std::uint32_t k) {
                                        describe_record(s, k)));
 }
 
-[[noreturn]] void throw_var_leaf_changed(const TapeStore& s, const VarSlot& v, const VarLeaf* leaf) {
+[[noreturn]] void throw_var_leaf_changed(std::size_t k, const VarSlot& v, const VarLeaf* leaf) {
   const std::string label = leaf->extras ? leaf->extras->label : std::string();
   throw std::logic_error(fmt::format(
-      "backward: Var leaf{} was changed by set_value after it was recorded (at scalar node #{}, value {} then, {} now); "
-      "run the forward again after changing it",
-      label.empty() ? "" : fmt::format(" '{}'", label), v.pos, s.scalar_value(v.pos), leaf->value));
+      "backward: Var leaf{} was changed by set_value after it was recorded (leaf #{} of the tape, value {} then, {} "
+      "now); run the forward again after changing it",
+      label.empty() ? "" : fmt::format(" '{}'", label), k, v.value, leaf->value));
 }
 
 struct Walker {
@@ -122,15 +122,18 @@ struct Walker {
   void scalars(std::uint32_t hi, std::uint32_t lo) {
     double* grads = s.grads();
     if (!slow) {
+      double* leaf_grads = s.leaf_grads();
       const std::uint32_t* pend = s.pend_data();
       const std::uint32_t* pin = s.pin_data();
       const double* pd = s.pd_data();
-      const ScalarOp* op = s.op_data();
       for (std::int64_t i = hi; i >= lo; --i) {
         const double g = grads[i];
-        if (g == 0.0 || op[i] == ScalarOp::leaf) continue;
+        if (g == 0.0) continue;
         const std::uint32_t e = pend[i];
-        for (std::uint32_t p = i ? pend[i - 1] : 0; p < e; ++p) grads[pin[p]] += g * pd[p];
+        for (std::uint32_t p = i ? pend[i - 1] : 0; p < e; ++p) {
+          const std::uint32_t j = pin[p];
+          (j & leaf_bit ? leaf_grads[j ^ leaf_bit] : grads[j]) += g * pd[p];
+        }
       }
       return;
     }
@@ -148,9 +151,10 @@ struct Walker {
         throw std::logic_error("backward: create_graph does not flow through scalar Var nodes (they record numeric "
                                "partials); build the function from tensors for higher-order derivatives");
       for (std::size_t p = 0; p < in.size(); ++p) {
-        const double before = grads[in[p]];
-        grads[in[p]] += g * pd[p];
-        if (anomaly_on && !std::isfinite(grads[in[p]])) scalar_grad_anomaly(s, u, in[p], before, g, pd[p]);
+        double& target = s.grad_at(in[p]);
+        const double before = target;
+        target += g * pd[p];
+        if (anomaly_on && !std::isfinite(target)) scalar_grad_anomaly(s, u, in[p], before, g, pd[p]);
       }
     }
   }
@@ -175,18 +179,23 @@ struct Walker {
   }
 };
 
-void deliver_to_leaves(TapeStore& s, std::int64_t k_top, std::uint32_t top) {
-  const double* grads = s.grads();
+void deliver_to_leaves(TapeStore& s, std::int64_t k_top) {
+  const double* leaf_grads = s.leaf_grads();
   // Checked while delivering, one touch per leaf: when this throws, leaf grads are unspecified (as in PyTorch).
-  // Atomic: tapes on several threads may share a leaf.
-  for (const VarSlot& v : s.var_leaves()) {
-    if (v.pos > top) break;
-    const double g = grads[v.pos];
+  // Atomic: tapes on several threads may share a leaf. A leaf's hooks run on its complete gradient, here.
+  const std::vector<VarSlot>& leaves = s.var_leaves();
+  for (std::size_t k = 0; k < leaves.size(); ++k) {
+    double g = leaf_grads[k];
     if (g == 0.0) continue;
+    const VarSlot& v = leaves[k];
     VarLeaf* leaf = v.leaf;
     if (leaf->gen.load(std::memory_order_relaxed) != v.gen) continue;  // died since: nobody can read its grad
     if (leaf->version.load(std::memory_order_relaxed) != v.version) [[unlikely]]
-      throw_var_leaf_changed(s, v, leaf);
+      throw_var_leaf_changed(k, v, leaf);
+    if (leaf->extras && leaf->extras->hooks) [[unlikely]] {
+      const auto fns = leaf->extras->hooks->fns;
+      for (const auto& [id, fn] : fns) g = fn(g);
+    }
     std::atomic_ref<double>(leaf->grad).fetch_add(g, std::memory_order_relaxed);
   }
   for (std::int64_t k = 0; k <= k_top; ++k) {
@@ -257,7 +266,7 @@ std::int64_t run(TapeStore& s, std::uint32_t root, const Tensor& seed, const Bac
   s.running = no_record;
   Walker w{s, opt.create_graph, anomaly_on || s.has_scalar_hooks() || opt.create_graph};
   reverse_walk(s, top, [&](std::uint32_t hi, std::uint32_t lo) { w.scalars(hi, lo); }, [&](std::uint32_t k) { w.record(k); });
-  if (to_leaves) deliver_to_leaves(s, k_top, top);
+  if (to_leaves) deliver_to_leaves(s, k_top);
   if (!opt.retain_graph.value_or(opt.create_graph)) s.release_later();
   return k_top;
 }
@@ -391,10 +400,10 @@ void BackwardContext::VarSlot::operator+=(double g) {
   const detail::Record& r = s.record(ctx_->rec_);
   if (ctx_->create_graph_) throw std::logic_error(fmt::format("{}: create_graph does not flow into scalar Var nodes", r.name.view()));
   const std::uint32_t pos = s.input(r.first_input + r.num_tensors + i_).pos;
-  double* grads = s.grads();
-  const double before = grads[pos];
-  grads[pos] += g;
-  if (detail::anomaly_on && !std::isfinite(grads[pos])) detail::scalar_grad_anomaly(s, pos, pos, before, g, 1.0);
+  double& target = s.grad_at(pos);
+  const double before = target;
+  target += g;
+  if (detail::anomaly_on && !std::isfinite(target)) detail::scalar_grad_anomaly(s, pos, pos, before, g, 1.0);
 }
 
 }  // namespace autodiff

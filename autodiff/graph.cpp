@@ -42,20 +42,29 @@ std::string label_of(const detail::TensorImpl* p) { return p && p->extras ? p->e
 struct Renderer {
   const detail::TapeStore& t;
   const DotOptions& opt;
-  std::vector<char> mark;  // per stream position
+  std::vector<char> mark;       // per stream position
+  std::vector<char> leaf_mark;  // per registered Var leaf (operand indices with leaf_bit)
+
+  void mark_scalar(std::uint32_t i) {
+    if (i & detail::leaf_bit)
+      leaf_mark[i ^ detail::leaf_bit] = 1;
+    else
+      mark[i] = 1;
+  }
   std::string body;
   std::unordered_map<const detail::TensorImpl*, int> constants;
 
   // Marks every node the root depends on: a walk from the root down, propagating marks to inputs.
   void walk(std::uint32_t root) {
     mark.assign(t.positions(), 0);
+    leaf_mark.assign(t.var_leaves().size(), 0);
     mark[root] = 1;
     detail::reverse_walk(
         t, detail::walk_top(t, root),
         [&](std::uint32_t hi, std::uint32_t lo) {
           for (std::int64_t i = hi; i >= lo; --i)
             if (mark[static_cast<std::size_t>(i)])
-              for (std::uint32_t in : t.scalar_inputs(static_cast<std::uint32_t>(i))) mark[in] = 1;
+              for (std::uint32_t in : t.scalar_inputs(static_cast<std::uint32_t>(i))) mark_scalar(in);
         },
         [&](std::uint32_t k) {
           const detail::Record& r = t.record(k);
@@ -64,7 +73,7 @@ struct Renderer {
           if (!used) return;
           for (const detail::Input& in : t.inputs_of(k)) {
             if (!in.tensor)
-              mark[in.pos] = 1;
+              mark_scalar(in.pos);
             else if (in.rec != detail::no_record)
               mark[t.record(in.rec).pos] = 1;
           }
@@ -140,6 +149,8 @@ struct Renderer {
   std::string render() {
     std::int64_t k = 0;
     const auto records = static_cast<std::int64_t>(t.records());
+    for (std::uint32_t k = 0; k < leaf_mark.size(); ++k)
+      if (leaf_mark[k]) scalar_node(k | detail::leaf_bit);
     for (std::uint32_t i = 0; i < mark.size();) {
       while (k < records && t.record(static_cast<std::size_t>(k)).pos + t.record(static_cast<std::size_t>(k)).count <= i) ++k;
       if (k < records && t.record(static_cast<std::size_t>(k)).pos == i) {
@@ -173,7 +184,7 @@ const detail::TapeStore& store_of(const Tape* tape, std::uint64_t epoch, bool le
 
 std::string to_dot(const Var& root, const DotOptions& opt) {
   const detail::TapeStore& t = store_of(root.tape(), root.epoch(), root.is_leaf());
-  Renderer r{t, opt, {}, {}, {}};
+  Renderer r{t, opt, {}, {}, {}, {}};
   r.walk(root.index());
   return r.render();
 }
@@ -182,7 +193,7 @@ std::string to_dot(const Tensor& root, const DotOptions& opt) {
   if (!root.defined()) throw std::logic_error("to_dot: root is an undefined tensor");
   const detail::TensorImpl* p = root.impl();
   const detail::TapeStore& t = store_of(p->tape, p->epoch, !p->tape);
-  Renderer r{t, opt, {}, {}, {}};
+  Renderer r{t, opt, {}, {}, {}, {}};
   r.walk(t.record(p->rec).pos);
   return r.render();
 }

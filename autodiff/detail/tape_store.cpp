@@ -74,19 +74,16 @@ std::uint32_t TapeStore::next_position(std::uint32_t count) {
 }
 
 std::uint32_t TapeStore::register_leaf(VarLeaf* leaf) {
-  const auto pos = static_cast<std::uint32_t>(val_.size());
-  val_.push_back(leaf->value);
-  pend_.push_back(static_cast<std::uint32_t>(pin_.size()));
-  op_.push_back(ScalarOp::leaf);
-  var_leaves_.push_back(VarSlot{leaf, leaf->gen.load(std::memory_order_relaxed), leaf->version.load(std::memory_order_relaxed), pos});
-  if (leaf->extras && leaf->extras->hooks && !leaf->extras->hooks->fns.empty()) scalar_hooks_[pos] = leaf->extras->hooks;
-  leaf->reg.store(hint(var_leaves_.size() - 1), std::memory_order_relaxed);
-  return pos;
+  if (var_leaves_.size() >= leaf_bit - 1) throw std::length_error("tape: more than 2^31 - 1 Var leaves registered (clear the tape between steps)");
+  const auto k = static_cast<std::uint32_t>(var_leaves_.size());
+  var_leaves_.push_back(VarSlot{leaf, leaf->gen.load(std::memory_order_relaxed), leaf->version.load(std::memory_order_relaxed), leaf->value});
+  leaf->reg.store(hint(k), std::memory_order_relaxed);
+  return k | leaf_bit;
 }
 
 const VarSlot* TapeStore::var_leaf_at(std::uint32_t i) const {
-  auto it = std::lower_bound(var_leaves_.begin(), var_leaves_.end(), i, [](const VarSlot& s, std::uint32_t v) { return s.pos < v; });
-  return it != var_leaves_.end() && it->pos == i ? &*it : nullptr;
+  if (!(i & leaf_bit) || (i ^ leaf_bit) >= var_leaves_.size()) return nullptr;
+  return &var_leaves_[i ^ leaf_bit];
 }
 
 std::uint32_t TapeStore::register_tensor_leaf(TensorImpl* leaf) {
@@ -212,8 +209,10 @@ std::int64_t TapeStore::record_at_or_below(std::uint32_t pos) const {
 }
 
 std::string TapeStore::scalar_label(std::uint32_t i) const {
-  if (const VarSlot* s = var_leaf_at(i); s && s->leaf->gen.load(std::memory_order_relaxed) == s->gen)
+  if (const VarSlot* s = var_leaf_at(i)) {
+    if (s->leaf->gen.load(std::memory_order_relaxed) != s->gen) return std::string();
     return s->leaf->extras ? s->leaf->extras->label : std::string();
+  }
   auto it = scalar_labels_.find(i);
   return it == scalar_labels_.end() ? std::string() : it->second;
 }
@@ -239,6 +238,7 @@ void throw_stale_expression(const TapeStore& t) {
 }
 
 std::string_view TapeStore::scalar_op_name(std::uint32_t i) const {
+  if (i & leaf_bit) return op_name(ScalarOp::leaf);
   if (op_[i] == ScalarOp::custom)
     if (auto it = custom_names_.find(i); it != custom_names_.end()) return it->second.view();
   return op_name(op_[i]);
@@ -263,6 +263,7 @@ Site TapeStore::scalar_site(std::uint32_t i) const {
 void TapeStore::reset_scalar_grads(std::uint32_t hi) {
   if (grads_.size() < val_.size()) grads_.resize(val_.size());
   std::fill_n(grads_.begin(), hi, 0.0);
+  leaf_grads_.assign(var_leaves_.size(), 0.0);
   grads_valid_ = std::max<std::size_t>(grads_valid_, hi);
 }
 

@@ -6,6 +6,8 @@
 #include "autodiff/tensor.hpp"
 #include "autodiff/var.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -40,7 +42,8 @@ extern constinit thread_local AUTODIFF_TLS Tape* current_tape;
 template <class T>
 class Column {
  public:
-  Column() = default;
+  /// At most `limit` elements: positions are 31-bit (leaf_bit marks leaves), partial offsets 32-bit.
+  explicit Column(std::size_t limit = UINT32_MAX) : limit_(limit) {}
   Column(const Column&) = delete;
   Column& operator=(const Column&) = delete;
   ~Column() { std::free(begin_); }
@@ -64,16 +67,16 @@ class Column {
  private:
   void grow(std::size_t n) {
     const std::size_t size = this->size(), cap = static_cast<std::size_t>(cap_ - begin_);
-    // Positions and partial offsets are 32-bit.
-    if (size + n > UINT32_MAX)
-      throw std::length_error("tape: more than 2^32 - 1 nodes or partials recorded (clear the tape between steps)");
-    const std::size_t want = std::max<std::size_t>(std::max<std::size_t>(2 * cap, 1024), size + n);
+    if (size + n > limit_)
+      throw std::length_error(fmt::format("tape: more than {} nodes or partials recorded (clear the tape between steps)", limit_));
+    const std::size_t want = std::min(limit_, std::max<std::size_t>(std::max<std::size_t>(2 * cap, 1024), size + n));
     T* p = static_cast<T*>(std::realloc(begin_, want * sizeof(T)));
     if (!p) throw std::bad_alloc();
     begin_ = p;
     end_ = p + size;
     cap_ = p + want;
   }
+  std::size_t limit_;
   T* begin_ = nullptr;
   T* end_ = nullptr;
   T* cap_ = nullptr;
@@ -114,12 +117,14 @@ struct Record {
   Site site = Site::unknown();
 };
 
-/// A Var leaf registered on a tape: the leaf, its incarnation and version then, and the node holding its value.
+/// A Var leaf registered on a tape: the leaf, its incarnation, version and value then. Registered leaves are not
+/// stream positions: an operand index with leaf_bit set names entry (index ^ leaf_bit) of the tape's leaf table.
 struct VarSlot {
   VarLeaf* leaf;
   std::uint64_t gen, version;
-  std::uint32_t pos;
+  double value;
 };
+inline constexpr std::uint32_t leaf_bit = 1u << 31;
 
 /// Records in fixed-size chunks: addresses stay valid while the tape grows (closures record during create_graph),
 /// and chunks are reused after clear().
@@ -219,19 +224,15 @@ class TapeStore {
     scalar_ops_ += static_cast<std::uint64_t>(ops - 1);
     return push(value, op, Site::unknown());
   }
-  /// The op node that `z += ...` may extend in place: the newest op node, when only Var leaf registrations came after
-  /// it and no backward has walked it; UINT32_MAX when none.
+  /// The op node that `z += ...` may extend in place: the newest position, when it is a scalar op node that no
+  /// backward has walked; UINT32_MAX when none.
   std::uint32_t open_node() const { return open_ < grads_valid_ ? UINT32_MAX : open_; }
   /// Appends N partials (times `sign`) and `ops` elementary ops to the open node, whose value becomes `value`.
   template <int N>
   void extend_open(double value, int ops, const std::uint32_t* in, const double* d, double sign) {
     const std::size_t base = append_merged<N>(in, d);
     for (std::size_t q = base; q < pd_.size(); ++q) pd_[q] *= sign;
-    // The open node's partials end the partial columns, and so does the newest position's end (a leaf registration's
-    // range is never read: see scalar_inputs), so the next node starts after them.
-    const auto end = static_cast<std::uint32_t>(pin_.size());
-    pend_[open_] = end;
-    pend_[pend_.size() - 1] = end;
+    pend_[open_] = static_cast<std::uint32_t>(pin_.size());  // the open node is the newest position
     val_[open_] = value;
     op_[open_] = ScalarOp::expr;
     scalar_ops_ += static_cast<std::uint64_t>(ops);
@@ -264,31 +265,31 @@ class TapeStore {
     return push(value, op, site);
   }
   /// A handle to scalar node i.
-  Var var_at(std::uint32_t i) const { return Var(tape_, epoch_, i, val_[i], false); }
+  Var var_at(std::uint32_t i) const { return Var(tape_, epoch_, i, scalar_value(i), false); }
   /// Records a node with any number of partials (make_scalar_op), named `op`.
   Var push_custom(OpName op, double value, std::span<const std::uint32_t> inputs, std::span<const double> partials,
                   const Site& site);
   /// The op name of scalar node i (the custom name for make_scalar_op nodes).
   std::string_view scalar_op_name(std::uint32_t i) const;
-  double scalar_value(std::uint32_t i) const { return val_[i]; }
-  double scalar_grad(std::uint32_t i) const { return i < grads_valid_ ? grads_[i] : 0.0; }
-  ScalarOp scalar_op(std::uint32_t i) const { return op_[i]; }
+  double scalar_value(std::uint32_t i) const { return i & leaf_bit ? var_leaves_[i ^ leaf_bit].value : val_[i]; }
+  double scalar_grad(std::uint32_t i) const {
+    if (i & leaf_bit) return (i ^ leaf_bit) < leaf_grads_.size() ? leaf_grads_[i ^ leaf_bit] : 0.0;
+    return i < grads_valid_ ? grads_[i] : 0.0;
+  }
+  ScalarOp scalar_op(std::uint32_t i) const { return i & leaf_bit ? ScalarOp::leaf : op_[i]; }
   /// Partials of scalar node i: inputs and d(node)/d(input).
-  /// A leaf registration has none; its range in the columns is not read, as `z += ...` may have grown the op node
-  /// before it (extend_open).
+  /// A registered leaf (leaf_bit) has none.
   std::span<const std::uint32_t> scalar_inputs(std::uint32_t i) const {
-    if (op_[i] == ScalarOp::leaf) return {};
+    if (i & leaf_bit) return {};
     const std::uint32_t b = i ? pend_[i - 1] : 0;
     return {pin_.data() + b, pin_.data() + pend_[i]};
   }
   std::span<const double> scalar_partials(std::uint32_t i) const {
-    if (op_[i] == ScalarOp::leaf) return {};
+    if (i & leaf_bit) return {};
     const std::uint32_t b = i ? pend_[i - 1] : 0;
     return {pd_.data() + b, pd_.data() + pend_[i]};
   }
-  /// The raw partial columns, for the reverse sweep: partials of op node i are [pend[i-1], pend[i]) (0 for i = 0);
-  /// skip leaf registrations (op code leaf).
-  const ScalarOp* op_data() const { return op_.data(); }
+  /// The raw partial columns, for the reverse sweep: partials of node i are [pend[i-1], pend[i]) (0 for i = 0).
   const std::uint32_t* pend_data() const { return pend_.data(); }
   const std::uint32_t* pin_data() const { return pin_.data(); }
   const double* pd_data() const { return pd_.data(); }
@@ -325,9 +326,9 @@ class TapeStore {
     Record& r = records_[k];
     return r.is_leaf || !r.out ? r.grad : r.out->grad;
   }
-  /// The registered Var leaves, in position order.
+  /// The registered Var leaves, in registration order.
   const std::vector<VarSlot>& var_leaves() const { return var_leaves_; }
-  /// The Var leaf registered at position i, or nullptr.
+  /// The Var leaf that operand index i names (i has leaf_bit), or nullptr.
   const VarSlot* var_leaf_at(std::uint32_t i) const;
 
   // Labels, hooks and sites of scalar op nodes.
@@ -341,7 +342,11 @@ class TapeStore {
 
   // State of a running backward.
   double* grads() { return grads_.data(); }
-  /// Sizes the scalar gradients for every position and zeroes [0, hi).
+  /// Gradients of the registered Var leaves, by table entry.
+  double* leaf_grads() { return leaf_grads_.data(); }
+  /// The gradient slot of operand index i (a position, or a leaf with leaf_bit).
+  double& grad_at(std::uint32_t i) { return i & leaf_bit ? leaf_grads_[i ^ leaf_bit] : grads_[i]; }
+  /// Sizes the scalar gradients for every position and zeroes [0, hi) and every leaf's.
   void reset_scalar_grads(std::uint32_t hi);
   /// Record whose backward is running, or no_record.
   std::uint32_t running = no_record;
@@ -360,7 +365,7 @@ class TapeStore {
       const VarSlot& s = var_leaves_[i - 1];
       if (s.leaf == leaf && s.version == leaf->version.load(std::memory_order_relaxed) &&
           s.gen == leaf->gen.load(std::memory_order_relaxed)) [[likely]]
-        return s.pos;
+        return static_cast<std::uint32_t>(i - 1) | leaf_bit;
     }
     return register_leaf(leaf);
   }
@@ -375,14 +380,15 @@ class TapeStore {
   std::string prev_reason_;
   bool release_pending_ = false;
   // Scalar columns, one entry per position: value, end of partials (CSR) and op code; then the partials.
-  Column<double> val_;
-  Column<std::uint32_t> pend_;
-  Column<ScalarOp> op_;
+  Column<double> val_{leaf_bit - 1};
+  Column<std::uint32_t> pend_{leaf_bit - 1};
+  Column<ScalarOp> op_{leaf_bit - 1};
   Column<std::uint32_t> pin_;
   Column<double> pd_;
   std::uint64_t scalar_ops_ = 0;  // elementary scalar ops recorded this epoch
   std::uint32_t open_ = UINT32_MAX;  // see open_node()
   std::vector<double> grads_;  // sized to the largest tape seen; valid below grads_valid_
+  std::vector<double> leaf_grads_;  // one per registered Var leaf, sized by the latest backward
   std::size_t grads_valid_ = 0;
   std::vector<VarSlot> var_leaves_;
   RecordStore records_;

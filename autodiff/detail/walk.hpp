@@ -7,16 +7,12 @@
 
 namespace autodiff::detail {
 
-/// The top position a walk from `pos` must start at: the last output of the record `pos` belongs to, or else `pos`
-/// and the Var leaf registrations right after it (a node grown by `z += ...` reads leaves registered after it).
+/// The top position a walk from `pos` must start at: `pos` itself, or the last output of the record it belongs to.
 inline std::uint32_t walk_top(const TapeStore& s, std::uint32_t pos) {
   const std::int64_t k = s.record_at_or_below(pos);
-  if (k >= 0) {
-    const Record& r = s.record(static_cast<std::size_t>(k));
-    if (pos < r.pos + r.count) return r.pos + r.count - 1;
-  }
-  while (pos + 1 < s.positions() && s.scalar_op(pos + 1) == ScalarOp::leaf) ++pos;
-  return pos;
+  if (k < 0) return pos;
+  const Record& r = s.record(static_cast<std::size_t>(k));
+  return pos < r.pos + r.count ? r.pos + r.count - 1 : pos;
 }
 
 /// Visits the stream from position `top` down to the start in reverse creation order, which is a reverse topological
