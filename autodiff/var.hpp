@@ -58,20 +58,42 @@ VarLeaf* new_var_leaf();
 
 /// Which tape node a handle names: the tape, its epoch when the node was recorded, and the node's position.
 /// A moved-from handle names nothing (the same rule as the reference-counted handles).
+/// `sole` (in the padding after `index`) is true while this handle is the only one naming its op node, which then may
+/// grow in place (z += w * x appends to z's node instead of recording a new one). A copy is never sole and makes its
+/// source not sole; a move carries it. Atomic: copying a handle is a read, and may happen on several threads at once.
 struct NodeRef {
   Tape* tape = nullptr;
   std::uint64_t epoch = 0;
   std::uint32_t index = 0;
+  mutable std::atomic<bool> sole{false};
   NodeRef() = default;
-  NodeRef(Tape* t, std::uint64_t e, std::uint32_t i) : tape(t), epoch(e), index(i) {}
-  NodeRef(const NodeRef&) = default;
-  NodeRef& operator=(const NodeRef&) = default;
-  NodeRef(NodeRef&& o) noexcept : tape(std::exchange(o.tape, nullptr)), epoch(std::exchange(o.epoch, 0)), index(o.index) {}
-  NodeRef& operator=(NodeRef&& o) noexcept {
-    tape = std::exchange(o.tape, nullptr);
-    epoch = std::exchange(o.epoch, 0);
-    index = o.index;
+  NodeRef(Tape* t, std::uint64_t e, std::uint32_t i, bool s = false) : tape(t), epoch(e), index(i), sole(s) {}
+  NodeRef(const NodeRef& o) : tape(o.tape), epoch(o.epoch), index(o.index) { o.share(); }
+  NodeRef& operator=(const NodeRef& o) {
+    if (this != &o) {
+      tape = o.tape;
+      epoch = o.epoch;
+      index = o.index;
+      sole.store(false, std::memory_order_relaxed);
+      o.share();
+    }
     return *this;
+  }
+  NodeRef(NodeRef&& o) noexcept
+      : tape(std::exchange(o.tape, nullptr)), epoch(std::exchange(o.epoch, 0)), index(o.index),
+        sole(o.sole.exchange(false, std::memory_order_relaxed)) {}
+  NodeRef& operator=(NodeRef&& o) noexcept {
+    if (this != &o) {
+      tape = std::exchange(o.tape, nullptr);
+      epoch = std::exchange(o.epoch, 0);
+      index = o.index;
+      sole.store(o.sole.exchange(false, std::memory_order_relaxed), std::memory_order_relaxed);
+    }
+    return *this;
+  }
+  void share() const {
+    if (sole.load(std::memory_order_relaxed)) [[unlikely]]
+      sole.store(false, std::memory_order_relaxed);
   }
 };
 }  // namespace detail
@@ -87,30 +109,6 @@ class Var {
   /// Records an expression of Vars (`Var y = a * b + sin(c);`) as one node with its partials.
   template <detail::ScalarExpression E>
   Var(const E& e);  // NOLINT: implicit, so an expression passes where a Var is taken
-  Var(const Var& o) : node_(o.node_), value_(o.value_), leaf_(o.leaf_) { o.share(); }
-  Var(Var&& o) noexcept
-      : node_(std::move(o.node_)), value_(o.value_), leaf_(std::move(o.leaf_)),
-        sole_(o.sole_.exchange(false, std::memory_order_relaxed)) {}
-  Var& operator=(const Var& o) {
-    if (this != &o) {
-      node_ = o.node_;
-      value_ = o.value_;
-      leaf_ = o.leaf_;
-      sole_.store(false, std::memory_order_relaxed);
-      o.share();
-    }
-    return *this;
-  }
-  Var& operator=(Var&& o) noexcept {
-    if (this != &o) {
-      node_ = std::move(o.node_);
-      value_ = o.value_;
-      leaf_ = std::move(o.leaf_);
-      sole_.store(o.sole_.exchange(false, std::memory_order_relaxed), std::memory_order_relaxed);
-    }
-    return *this;
-  }
-  ~Var() = default;
 
   /// The value (a leaf's current value, or the value an op computed).
   double value() const {
@@ -146,10 +144,7 @@ class Var {
   std::uint32_t index() const { return node_.index; }
   detail::VarLeaf* leaf() const { return leaf_.get(); }
   /// For the engine: another handle or an expression now names this op node, so `+=` may no longer grow it in place.
-  void share() const {
-    if (sole_.load(std::memory_order_relaxed)) [[unlikely]]
-      sole_.store(false, std::memory_order_relaxed);
-  }
+  void share() const { node_.share(); }
 
  private:
   [[noreturn]] static double empty_value();
@@ -158,13 +153,10 @@ class Var {
   template <class E>
   friend bool detail::extend(Var& z, const E& e, double sign);
   Var(Tape* tape, std::uint64_t epoch, std::uint32_t index, double value, bool sole) noexcept
-      : node_(tape, epoch, index), value_(value), sole_(sole) {}
+      : node_(tape, epoch, index, sole), value_(value) {}
   detail::NodeRef node_;
   double value_ = 0.0;  // op nodes: the value computed
   detail::Ref<detail::VarLeaf> leaf_;
-  // True while this handle is the only one naming its op node, which then may grow in place (z += w * x appends to
-  // z's node instead of recording a new one). Atomic: copying a Var is a read, and may happen on several threads.
-  mutable std::atomic<bool> sole_{false};
 };
 
 }  // namespace autodiff

@@ -340,7 +340,7 @@ AUTODIFF_EXPR_INLINE Var record(const E& e) {
 /// the tape's open node (see TapeStore::open_node), so a sum of many terms is one node. False when it cannot.
 template <class E>
 AUTODIFF_EXPR_INLINE bool extend(Var& z, const E& e, double sign) {
-  if (!z.sole_.load(std::memory_order_relaxed) || grad_disabled || TapeStore::op_by_op()) return false;
+  if (!z.node_.sole.load(std::memory_order_relaxed) || grad_disabled || TapeStore::op_by_op()) return false;
   TapeStore& t = recording();
   if (z.node_.epoch != t.epoch() || z.node_.index != t.open_node() || !e.on(t.epoch())) return false;
   constexpr int n = E::operands;
