@@ -240,7 +240,7 @@ BOOST_AUTO_TEST_CASE(another_handle_keeps_the_node_it_names) {
   a.zero_grad();
   backward(u, {.retain_graph = true});
   BOOST_TEST(a.grad() == 2.0);
-  // A node a backward already walked is not grown: its earlier gradient stays its own.
+  // z += after a backward over z (retain_graph), then a second backward: the gradients of the sum.
   Var v = a * 1.0;
   backward(v, {.retain_graph = true});
   v += w;

@@ -33,7 +33,6 @@ struct VarExpr {
   }
 };
 
-
 namespace detail {
 // f returns the value and writes d(value)/dx.
 template <class F>
